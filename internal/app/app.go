@@ -21,12 +21,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/keyward/keyward/internal/arm"
+	"github.com/keyward/keyward/internal/arm/armhttp"
+	"github.com/keyward/keyward/internal/arm/authzarm"
+	"github.com/keyward/keyward/internal/authz"
 	"github.com/keyward/keyward/internal/clock"
 	"github.com/keyward/keyward/internal/connfile"
 	"github.com/keyward/keyward/internal/httpx"
 	"github.com/keyward/keyward/internal/identity"
 	"github.com/keyward/keyward/internal/identity/graphhttp"
 	"github.com/keyward/keyward/internal/identity/oauthhttp"
+	"github.com/keyward/keyward/internal/managedidentity"
 	"github.com/keyward/keyward/internal/records"
 	"github.com/keyward/keyward/internal/seal"
 	"github.com/keyward/keyward/internal/store"
@@ -50,6 +55,12 @@ type App struct {
 
 	// Identity is the identity service.
 	Identity *identity.Service
+	// Authz holds role assignments and evaluates access.
+	Authz *authz.Service
+	// ARM is the resource manager.
+	ARM *arm.Manager
+	// MSI is the managed identity provider and identity helper.
+	MSI *managedidentity.Service
 
 	boot bootstrap
 	conn connfile.Connection
@@ -116,6 +127,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *
 	if err != nil {
 		return nil, err
 	}
+	a.Authz, err = authz.New(ctx, a.st, a.sysKey, a.clock, log.With("component", "authz"))
+	if err != nil {
+		return nil, err
+	}
+	a.ARM = arm.NewManager(a.st, a.sysKey, a.clock, log.With("component", "arm"), a.Authz, a.Authz, arm.Config{})
+	a.closers = append(a.closers, func() error { a.ARM.Close(); return nil })
+	a.MSI = managedidentity.New(a.st, a.sysKey, a.Identity, a.clock.Now)
+	a.ARM.Register(authzarm.New(a.Authz, a.Identity))
+	a.ARM.Register(a.MSI)
 	if err := a.bootstrap(ctx); err != nil {
 		return nil, err
 	}
@@ -407,6 +427,7 @@ func (a *App) buildHTTP() error {
 	router := httpx.NewHostRouter(a.cfg.Domain, httpx.Wrap("default", fallback, hl, m))
 	router.Handle("login", httpx.Wrap("login", oauthhttp.New(a.Identity, a.loginBase(), a.clock.Now), hl, m))
 	router.Handle("graph", httpx.Wrap("graph", graphhttp.New(a.Identity, a.hostURL("graph"), a.graphAudiences()), hl, m))
+	router.Handle("management", httpx.Wrap("management", armhttp.New(a.ARM, a.Identity, a.armAudiences(), a.hostURL("management"), a.loginBase(), a.boot.TenantID), hl, m))
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -523,6 +544,18 @@ func (a *App) bootstrap(ctx context.Context) error {
 		return fmt.Errorf("load bootstrap record: %w", err)
 	}
 	a.boot = bs
+	if err := a.ARM.EnsureSubscription(ctx, bs.SubscriptionID, bs.TenantID, "keyward"); err != nil {
+		return fmt.Errorf("bootstrap subscription: %w", err)
+	}
+	ownerName := uuid.NewSHA1(uuid.NameSpaceOID, []byte("keyward bootstrap owner "+bs.PrincipalID)).String()
+	if _, err := a.Authz.Get(ownerName); err != nil {
+		if _, err := a.Authz.Create(ctx, authz.Assignment{
+			Name: ownerName, Scope: "/subscriptions/" + bs.SubscriptionID, RoleDefinitionID: authz.RoleOwner,
+			PrincipalID: bs.PrincipalID, PrincipalType: "ServicePrincipal", Description: "keyward bootstrap principal",
+		}); err != nil {
+			return fmt.Errorf("bootstrap owner role: %w", err)
+		}
+	}
 
 	path := filepath.Join(a.cfg.DataDir, connfile.Name)
 	secret := ""
