@@ -293,4 +293,3 @@ func (m *Manager) listResources(ctx context.Context, req *Request) (*Response, e
 	}
 	return OK(page(req, items)), nil
 }
-

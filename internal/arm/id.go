@@ -17,16 +17,16 @@ type TargetKind int
 
 // Target kinds.
 const (
-	KindSubscriptions   TargetKind = iota + 1 // /subscriptions
-	KindSubscription                          // /subscriptions/{s}
-	KindLocations                             // /subscriptions/{s}/locations
-	KindProviders                             // /subscriptions/{s}/providers
-	KindProvider                              // /subscriptions/{s}/providers/{ns}
-	KindProviderAction                        // /subscriptions/{s}/providers/{ns}/register
-	KindResourceGroups                        // /subscriptions/{s}/resourcegroups
-	KindResourceGroup                         // /subscriptions/{s}/resourcegroups/{rg}
-	KindResources                             // /subscriptions/{s}[/resourcegroups/{rg}]/resources
-	KindProviderResource                      // …/providers/{ns}/{type}[/{name}…]
+	KindSubscriptions    TargetKind = iota + 1 // /subscriptions
+	KindSubscription                           // /subscriptions/{s}
+	KindLocations                              // /subscriptions/{s}/locations
+	KindProviders                              // /subscriptions/{s}/providers
+	KindProvider                               // /subscriptions/{s}/providers/{ns}
+	KindProviderAction                         // /subscriptions/{s}/providers/{ns}/register
+	KindResourceGroups                         // /subscriptions/{s}/resourcegroups
+	KindResourceGroup                          // /subscriptions/{s}/resourcegroups/{rg}
+	KindResources                              // /subscriptions/{s}[/resourcegroups/{rg}]/resources
+	KindProviderResource                       // …/providers/{ns}/{type}[/{name}…]
 )
 
 // Target is a parsed ARM path.

@@ -2,22 +2,22 @@ package authz
 
 // Built-in role definition ids (the GUIDs Azure uses).
 const (
-	RoleOwner                         = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
-	RoleContributor                   = "b24988ac-6180-42a0-ab88-20f7382dd24c"
-	RoleReader                        = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
-	RoleUserAccessAdministrator       = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
-	RoleKeyVaultAdministrator         = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
-	RoleKeyVaultCryptoOfficer         = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
-	RoleKeyVaultCryptoUser            = "12338af0-0e69-4776-bea7-57ae8d297424"
-	RoleKeyVaultCryptoServiceEncUser  = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
-	RoleKeyVaultReader                = "21090545-7ca7-4776-b22c-e363652d74d2"
-	RoleServiceBusDataOwner           = "090c5cfd-751d-490a-894a-3ce6f1109419"
-	RoleServiceBusDataSender          = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
-	RoleServiceBusDataReceiver        = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
-	RoleManagedIdentityOperator       = "f1a07417-d97a-45cb-824c-7a7467783830"
-	RoleManagedIdentityContributor    = "e40ec5ca-96e0-45a2-b4ff-59039f2c2b59"
-	RoleKeyVaultContributor           = "f25e0fa2-a7c8-4377-a976-54943a77a395"
-	RoleLogicAppContributor           = "87a39d53-fc1b-424a-814c-f7e04687dc9e"
+	RoleOwner                        = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+	RoleContributor                  = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+	RoleReader                       = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+	RoleUserAccessAdministrator      = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+	RoleKeyVaultAdministrator        = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
+	RoleKeyVaultCryptoOfficer        = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
+	RoleKeyVaultCryptoUser           = "12338af0-0e69-4776-bea7-57ae8d297424"
+	RoleKeyVaultCryptoServiceEncUser = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+	RoleKeyVaultReader               = "21090545-7ca7-4776-b22c-e363652d74d2"
+	RoleServiceBusDataOwner          = "090c5cfd-751d-490a-894a-3ce6f1109419"
+	RoleServiceBusDataSender         = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
+	RoleServiceBusDataReceiver       = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
+	RoleManagedIdentityOperator      = "f1a07417-d97a-45cb-824c-7a7467783830"
+	RoleManagedIdentityContributor   = "e40ec5ca-96e0-45a2-b4ff-59039f2c2b59"
+	RoleKeyVaultContributor          = "f25e0fa2-a7c8-4377-a976-54943a77a395"
+	RoleLogicAppContributor          = "87a39d53-fc1b-424a-814c-f7e04687dc9e"
 )
 
 // Permission is one block of a role definition.

@@ -115,4 +115,3 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, e *arm.Erro
 	}
 	httpx.WriteJSON(w, e.Status, map[string]any{"error": e})
 }
-
