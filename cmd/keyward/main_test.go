@@ -102,3 +102,51 @@ func TestServeBadFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupRoleAndDeploymentCommands(t *testing.T) {
+	env := testenv.Start(t, nil)
+	conn := filepath.Join(env.DataDir, "connection.json")
+	out, err := run(t, "group", "create", "--name", "cli-rg", "--location", "westeurope", "--tags", "team=a", "--connection", conn)
+	if err != nil || !strings.Contains(out, `"location": "westeurope"`) {
+		t.Fatalf("group create: %v\n%s", err, out)
+	}
+	out, err = run(t, "principal", "create", "cli-reader", "--connection", conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ ObjectID string }
+	json.Unmarshal([]byte(out), &p)
+	out, err = run(t, "role", "assignment", "create", "--assignee", p.ObjectID, "--role", "Reader", "--scope", "/subscriptions/"+env.Conn.SubscriptionID+"/resourceGroups/cli-rg", "--connection", conn)
+	if err != nil || !strings.Contains(out, "acdd72a7-3385-48ef-bd42-f606fba81ae7") {
+		t.Fatalf("role assignment create: %v\n%s", err, out)
+	}
+	if !env.App.Authz.Allowed(p.ObjectID, "/subscriptions/"+env.Conn.SubscriptionID+"/resourceGroups/cli-rg", "Microsoft.Resources/subscriptions/resourceGroups/read") {
+		t.Fatal("the assignment does not grant read")
+	}
+	dir := t.TempDir()
+	tmpl := filepath.Join(dir, "ids.json")
+	os.WriteFile(tmpl, []byte(`{"$schema":"x","contentVersion":"1.0.0.0","parameters":{"name":{"type":"string"},"location":{"type":"string","defaultValue":"[resourceGroup().location]"}},
+"resources":[{"type":"Microsoft.ManagedIdentity/userAssignedIdentities","apiVersion":"2023-01-31","name":"[parameters('name')]","location":"[parameters('location')]"}],
+"outputs":{"id":{"type":"string","value":"[resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', parameters('name'))]"}}}`), 0o600)
+	params := filepath.Join(dir, "ids.parameters.json")
+	os.WriteFile(params, []byte(`{"$schema":"x","contentVersion":"1.0.0.0","parameters":{"name":{"value":"from-file"}}}`), 0o600)
+	out, err = run(t, "deployment", "group", "create", "-g", "cli-rg", "--template-file", tmpl, "--parameters", params, "--connection", conn)
+	if err != nil || !strings.Contains(out, `"provisioningState": "Succeeded"`) || !strings.Contains(out, "userAssignedIdentities/from-file") {
+		t.Fatalf("deployment create: %v\n%s", err, out)
+	}
+	out, err = run(t, "deployment", "group", "create", "-g", "cli-rg", "--template-file", tmpl, "--parameters", "name=inline-id", "--connection", conn)
+	if err != nil || !strings.Contains(out, "userAssignedIdentities/inline-id") {
+		t.Fatalf("deployment with key=value: %v\n%s", err, out)
+	}
+	out, err = run(t, "group", "list", "--connection", conn)
+	if err != nil || !strings.Contains(out, "cli-rg") {
+		t.Fatalf("group list: %v\n%s", err, out)
+	}
+	if out, err = run(t, "group", "delete", "--name", "cli-rg", "--yes", "--connection", conn); err != nil {
+		t.Fatalf("group delete: %v\n%s", err, out)
+	}
+	out, _ = run(t, "group", "list", "--connection", conn)
+	if strings.Contains(out, "cli-rg") {
+		t.Fatalf("group still listed after delete:\n%s", out)
+	}
+}

@@ -24,6 +24,8 @@ import (
 	"github.com/keyward/keyward/internal/arm"
 	"github.com/keyward/keyward/internal/arm/armhttp"
 	"github.com/keyward/keyward/internal/arm/authzarm"
+	"github.com/keyward/keyward/internal/arm/deployments"
+	"github.com/keyward/keyward/internal/arm/template"
 	"github.com/keyward/keyward/internal/authz"
 	"github.com/keyward/keyward/internal/clock"
 	"github.com/keyward/keyward/internal/connfile"
@@ -136,6 +138,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *
 	a.MSI = managedidentity.New(a.st, a.sysKey, a.Identity, a.clock.Now)
 	a.ARM.Register(authzarm.New(a.Authz, a.Identity))
 	a.ARM.Register(a.MSI)
+	a.ARM.Register(deployments.New(a.st, a.sysKey, deployments.Config{Environment: template.Environment{
+		Name: "keyward", ResourceManager: a.hostURL("management") + "/", LoginEndpoint: a.loginBase() + "/",
+		Audiences: []string{"https://management.core.windows.net/", "https://management.azure.com/"},
+		Graph: a.hostURL("graph") + "/", GraphAudience: "https://graph.microsoft.com",
+		Suffixes: map[string]string{"keyvaultDns": ".vault." + a.cfg.Domain, "serviceBus": ".servicebus." + a.cfg.Domain, "acrLoginServer": "", "storage": ""},
+	}}))
 	if err := a.bootstrap(ctx); err != nil {
 		return nil, err
 	}

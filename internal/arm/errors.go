@@ -67,3 +67,9 @@ func AsError(err error) *Error {
 	}
 	return &Error{Status: 500, Code: "InternalServerError", Message: "An internal error occurred while processing the request."}
 }
+
+// ErrorCode returns the error's ARM code.
+func (e *Error) ErrorCode() string { return e.Code }
+
+// ErrorMessage returns the error's ARM message.
+func (e *Error) ErrorMessage() string { return e.Message }

@@ -647,3 +647,23 @@ func NewOperationID() string { return uuid.NewString() }
 
 // ErrorDetail wraps an error into a failed operation's error.
 func ErrorDetail(err error) *Error { return AsError(err) }
+
+// LatestAPIVersion returns the newest api-version of the type of resource id
+// (for internal calls that have none), or "" for an unknown type.
+func (m *Manager) LatestAPIVersion(id string) string {
+	t, err := ParseTarget(id)
+	if err != nil || t.Kind != KindProviderResource {
+		return resourcesAPIVersions[len(resourcesAPIVersions)-1]
+	}
+	p, ok := m.provider(t.Namespace)
+	if !ok {
+		return ""
+	}
+	rt, ok := m.findType(p, t.TypePath())
+	if !ok || len(rt.APIVersions) == 0 {
+		return ""
+	}
+	v := append([]string(nil), rt.APIVersions...)
+	sort.Strings(v)
+	return v[len(v)-1]
+}
