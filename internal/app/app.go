@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *
 	a.ARM.Register(deployments.New(a.st, a.sysKey, deployments.Config{Environment: template.Environment{
 		Name: "keyward", ResourceManager: a.hostURL("management") + "/", LoginEndpoint: a.loginBase() + "/",
 		Audiences: []string{"https://management.core.windows.net/", "https://management.azure.com/"},
-		Graph: a.hostURL("graph") + "/", GraphAudience: "https://graph.microsoft.com",
+		Graph:     a.hostURL("graph") + "/", GraphAudience: "https://graph.microsoft.com",
 		Suffixes: map[string]string{"keyvaultDns": ".vault." + a.cfg.Domain, "serviceBus": ".servicebus." + a.cfg.Domain, "acrLoginServer": "", "storage": ""},
 	}}))
 	if err := a.bootstrap(ctx); err != nil {
