@@ -93,12 +93,12 @@ type Principal struct {
 
 // KeyInfo is what the engine reads of a key.
 type KeyInfo struct {
-	Version string // the version read (latest when asked without one)
-	Kty     string
-	Size    int // RSA modulus bits
-	Enabled bool
+	Version            string // the version read (latest when asked without one)
+	Kty                string
+	Size               int // RSA modulus bits
+	Enabled            bool
 	NotBefore, Expires time.Time // zero when unset
-	Ops     []string
+	Ops                []string
 }
 
 // Usable reports whether the key can wrap now.
