@@ -102,11 +102,11 @@ func (s *Service) checkAssertion(app Application, assertion string, endpoints []
 	_, err := jwt.ParseWithClaims(assertion, &claims, func(t *jwt.Token) (any, error) {
 		var thumb []byte
 		if x, ok := t.Header["x5t"].(string); ok {
-			thumb, _ = base64.RawURLEncoding.DecodeString(strings.TrimRight(x, "="))
+			thumb = decodeThumbprint(x)
 		}
 		var thumb256 []byte
 		if x, ok := t.Header["x5t#S256"].(string); ok {
-			thumb256, _ = base64.RawURLEncoding.DecodeString(strings.TrimRight(x, "="))
+			thumb256 = decodeThumbprint(x)
 		}
 		for i := range app.Certificates {
 			c := &app.Certificates[i]
@@ -267,4 +267,17 @@ func NewCertificateCredential(der []byte, displayName string) (KeyCredential, er
 		KeyID: uuid.NewString(), DisplayName: displayName, Type: "AsymmetricX509Cert", Usage: "Verify",
 		CertDER: der, Thumbprint: sum[:], Start: cert.NotBefore, End: cert.NotAfter,
 	}, nil
+}
+
+// decodeThumbprint decodes an x5t header value: base64url as RFC 7515 says,
+// or standard base64 as MSAL sends it, padded or not.
+func decodeThumbprint(s string) []byte {
+	s = strings.TrimRight(s, "=")
+	if b, err := base64.RawURLEncoding.DecodeString(s); err == nil {
+		return b
+	}
+	if b, err := base64.RawStdEncoding.DecodeString(s); err == nil {
+		return b
+	}
+	return nil
 }

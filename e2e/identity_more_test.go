@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/keyward/keyward/internal/testenv"
+)
+
+func TestSigningKeyRotation(t *testing.T) {
+	env := testenv.Start(t, nil)
+	cred := env.Bootstrap(t)
+	old, err := getToken(t, cred, armScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.App.Identity.RotateSigningKey(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.App.Identity.ValidateToken(old.Token, "https://management.core.windows.net/"); err != nil {
+		t.Fatalf("a token signed before the rotation: %v", err)
+	}
+	fresh, err := getToken(t, env.Credential(t, env.Conn.ClientID, env.Conn.ClientSecret), armScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := func(tok string) string {
+		h, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+		return string(h)
+	}
+	if kid(old.Token) == kid(fresh.Token) {
+		t.Fatal("the new token is signed with the old key")
+	}
+	if _, err := env.App.Identity.ValidateToken(fresh.Token, "https://management.core.windows.net/"); err != nil {
+		t.Fatal(err)
+	}
+	// JWKS publishes both keys.
+	st, body := rawCall(t, env, "", "GET", env.URL("login", "/"+env.Conn.TenantID+"/discovery/v2.0/keys"), nil)
+	if st != 200 || strings.Count(string(body), `"kid"`) != 2 {
+		t.Fatalf("jwks: %d %s", st, body)
+	}
+}
+
+func TestClientCertificateCredential(t *testing.T) {
+	env := testenv.Start(t, nil)
+	tok, err := getToken(t, env.Bootstrap(t), graphScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "cert-app"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, _ := x509.ParseCertificate(der)
+	var app struct{ ID, AppID string }
+	graphCall(t, env, tok.Token, "POST", "/v1.0/applications", map[string]any{"displayName": "cert-app", "keyCredentials": []any{map[string]any{
+		"type": "AsymmetricX509Cert", "usage": "Verify", "key": base64.StdEncoding.EncodeToString(der), "displayName": "ci cert",
+	}}}, 201, &app)
+	var sp struct{ ID string }
+	graphCall(t, env, tok.Token, "POST", "/v1.0/servicePrincipals", map[string]any{"appId": app.AppID}, 201, &sp)
+
+	opts := &azidentity.ClientCertificateCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: env.HTTP, Cloud: env.Cloud()}, DisableInstanceDiscovery: true}
+	cc, err := azidentity.NewClientCertificateCredential(env.Conn.TenantID, app.AppID, []*x509.Certificate{cert}, key, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := getToken(t, cc, armScope)
+	if err != nil {
+		t.Fatalf("certificate credential: %v", err)
+	}
+	c, err := env.App.Identity.ValidateToken(at.Token, "https://management.core.windows.net/")
+	if err != nil || c.ObjectID != sp.ID {
+		t.Fatalf("claims %+v %v", c, err)
+	}
+	// A certificate that is not registered on the application is refused.
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	otherDER, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &other.PublicKey, other)
+	otherCert, _ := x509.ParseCertificate(otherDER)
+	bad, err := azidentity.NewClientCertificateCredential(env.Conn.TenantID, app.AppID, []*x509.Certificate{otherCert}, other, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getToken(t, bad, armScope); err == nil || !strings.Contains(err.Error(), "invalid_client") {
+		t.Fatalf("forged assertion: %v", err)
+	}
+}
