@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,4 +151,56 @@ func TestGroupRoleAndDeploymentCommands(t *testing.T) {
 	if strings.Contains(out, "cli-rg") {
 		t.Fatalf("group still listed after delete:\n%s", out)
 	}
+}
+
+// TestServeStopsCleanlyOnSIGTERM runs the real binary, waits for it to be
+// healthy and stops it with SIGTERM: exit status 0.
+func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "keyward")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--amqp-addr", "127.0.0.1:0", "--amqp-plain-addr", "", "--log-format", "json")
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "keyward is ready") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("not ready:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "connection.json")); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "keyward stopped") {
+		t.Fatalf("no clean stop in the log:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
