@@ -33,11 +33,16 @@ import (
 	"github.com/keyward/keyward/internal/identity"
 	"github.com/keyward/keyward/internal/identity/graphhttp"
 	"github.com/keyward/keyward/internal/identity/oauthhttp"
+	"github.com/keyward/keyward/internal/keybinding"
 	"github.com/keyward/keyward/internal/managedidentity"
 	"github.com/keyward/keyward/internal/records"
 	"github.com/keyward/keyward/internal/seal"
+	"github.com/keyward/keyward/internal/servicebus"
+	"github.com/keyward/keyward/internal/servicebus/namespaces"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/tlsca"
+	"github.com/keyward/keyward/internal/vault"
+	"github.com/keyward/keyward/internal/vault/vaulthttp"
 )
 
 // Version is keyward's version, set at build time with -ldflags.
@@ -63,6 +68,16 @@ type App struct {
 	ARM *arm.Manager
 	// MSI is the managed identity provider and identity helper.
 	MSI *managedidentity.Service
+	// Vault is the key vault service.
+	Vault *vault.Service
+	// Keys is the customer-managed-key engine.
+	Keys *keybinding.Engine
+	// Namespaces holds Service Bus namespaces as resources.
+	Namespaces *namespaces.Service
+	// Broker is the Service Bus broker.
+	Broker *servicebus.Broker
+
+	vaultHTTP *vaulthttp.Handler
 
 	boot bootstrap
 	conn connfile.Connection
@@ -145,6 +160,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *
 		Suffixes: map[string]string{"keyvaultDns": ".vault." + a.cfg.Domain, "serviceBus": ".servicebus." + a.cfg.Domain, "acrLoginServer": "", "storage": ""},
 	}}))
 	if err := a.bootstrap(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.openServices(ctx); err != nil {
 		return nil, err
 	}
 	if err := a.buildHTTP(); err != nil {
@@ -435,6 +453,9 @@ func (a *App) buildHTTP() error {
 	router := httpx.NewHostRouter(a.cfg.Domain, httpx.Wrap("default", fallback, hl, m))
 	router.Handle("login", httpx.Wrap("login", oauthhttp.New(a.Identity, a.loginBase(), a.clock.Now), hl, m))
 	router.Handle("graph", httpx.Wrap("graph", graphhttp.New(a.Identity, a.hostURL("graph"), a.graphAudiences()), hl, m))
+	router.HandleWildcard("vault", func(name string) http.Handler {
+		return httpx.Wrap("vault", a.vaultHTTP.Handler(name), hl, m)
+	})
 	router.Handle("management", httpx.Wrap("management", armhttp.New(a.ARM, a.Identity, a.armAudiences(), a.hostURL("management"), a.loginBase(), a.boot.TenantID), hl, m))
 
 	root := http.NewServeMux()
