@@ -165,6 +165,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Option) (_ *
 	if err := a.openServices(ctx); err != nil {
 		return nil, err
 	}
+	if err := a.openAMQP(ctx); err != nil {
+		return nil, err
+	}
 	if err := a.buildHTTP(); err != nil {
 		return nil, err
 	}
@@ -456,6 +459,9 @@ func (a *App) buildHTTP() error {
 	router.HandleWildcard("vault", func(name string) http.Handler {
 		return httpx.Wrap("vault", a.vaultHTTP.Handler(name), hl, m)
 	})
+	router.HandleWildcard("servicebus", func(name string) http.Handler {
+		return httpx.Wrap("servicebus", a.serviceBusHTTP(name), hl, m)
+	})
 	router.Handle("management", httpx.Wrap("management", armhttp.New(a.ARM, a.Identity, a.armAudiences(), a.hostURL("management"), a.loginBase(), a.boot.TenantID), hl, m))
 
 	root := http.NewServeMux()
@@ -489,6 +495,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		errc <- err
 	}()
+	a.serveAMQP(ctx, errc)
 	a.ready.Store(true)
 	a.log.Info("keyward is ready", "https", a.httpLn.Addr().String(), "domain", a.cfg.Domain, "data_dir", a.cfg.DataDir)
 	var runErr error
