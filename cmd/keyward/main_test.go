@@ -16,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/keyward/keyward/internal/testenv"
+	"github.com/keyward/keyward/internal/vault"
 )
 
 func run(t *testing.T, args ...string) (string, error) {
@@ -62,6 +63,21 @@ func TestHostsAndVersion(t *testing.T) {
 	}
 	if !strings.Contains(out, "127.0.0.1 login.keyward.localhost\n") || !strings.Contains(out, "management.keyward.localhost") {
 		t.Fatalf("hosts output:\n%s", out)
+	}
+	// Vaults and namespaces appear once they exist.
+	conn := filepath.Join(env.DataDir, "connection.json")
+	if _, err := run(t, "group", "create", "--name", "hosts-rg", "--connection", conn); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := env.App.Vault.CreateOrUpdateVault(context.Background(), vault.Caller{ObjectID: env.Conn.ObjectID}, vault.VaultSpec{
+		SubscriptionID: env.Conn.SubscriptionID, ResourceGroup: "hosts-rg", Name: "hosts-kv", Location: "westus",
+		TenantID: &env.Conn.TenantID, SKU: &vault.SKU{Family: "A", Name: "standard"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "hosts", "--connection", conn)
+	if err != nil || !strings.Contains(out, "127.0.0.1 hosts-kv.vault.keyward.localhost\n") {
+		t.Fatalf("hosts with a vault: %v\n%s", err, out)
 	}
 	out, err = run(t, "version")
 	if err != nil || !strings.HasPrefix(out, "keyward ") {
