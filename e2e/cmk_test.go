@@ -228,4 +228,14 @@ func TestServiceBusSeedFlow(t *testing.T) {
 	if err != nil || len(msgs) != 1 || string(msgs[0].Body) != "order-1" {
 		t.Fatalf("after key recovery: %v %d", err, len(msgs))
 	}
+	// Every state change was counted.
+	status, body := rawCall(t, env, "", "GET", "https://localhost:"+strings.Split(env.Config.Addr, ":")[1]+"/metrics", nil)
+	if status != 200 {
+		t.Fatalf("metrics: %d", status)
+	}
+	for _, want := range []string{`keyward_keybinding_events_total{event="key_added"} 1`, `keyward_keybinding_events_total{event="key_rotated"} 1`, `keyward_keybinding_events_total{event="revoked"} 2`, `keyward_keybinding_events_total{event="active"} 2`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
