@@ -3,7 +3,6 @@ package servicebus
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"strings"
@@ -197,13 +196,13 @@ func (b *Broker) Close() error {
 		nss = append(nss, n)
 	}
 	b.mu.Unlock()
-	close(b.done)
-	b.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, n := range nss {
 		n.persistAccessed(ctx)
 	}
+	close(b.done)
+	b.wg.Wait()
 	return nil
 }
 
@@ -440,5 +439,3 @@ func (b *Broker) isClosed() bool {
 func closedErr() error {
 	return &Error{Code: CodeServiceUnavailable, Message: "broker closed", Err: errClosed}
 }
-
-var _ = fmt.Sprintf

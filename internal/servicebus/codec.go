@@ -48,12 +48,12 @@ var errCorrupt = errors.New("corrupt record")
 
 type encoder struct{ b []byte }
 
-func (e *encoder) byte1(c byte)       { e.b = append(e.b, c) }
-func (e *encoder) uvarint(v uint64)   { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) varint(v int64)     { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) bytes(p []byte)     { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
-func (e *encoder) str(s string)       { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *encoder) fixed64(v uint64)   { e.b = binary.BigEndian.AppendUint64(e.b, v) }
+func (e *encoder) byte1(c byte)     { e.b = append(e.b, c) }
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
+func (e *encoder) str(s string)     { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) fixed64(v uint64) { e.b = binary.BigEndian.AppendUint64(e.b, v) }
 func (e *encoder) time(t time.Time) {
 	if t.IsZero() {
 		e.byte1(0)

@@ -85,6 +85,11 @@ func (n *Namespace) closeEntityLocked(e *entity) {
 	for _, lq := range e.lqueues() {
 		lq.close()
 	}
+	if e.sched != nil {
+		e.sched.mu.Lock()
+		e.sched.closed = true
+		e.sched.mu.Unlock()
+	}
 	delete(n.byID, e.id)
 	switch e.kind {
 	case kindQueue, kindTopic:
@@ -946,4 +951,48 @@ func (n *Namespace) DeleteRule(ctx context.Context, topic, sub, name string) err
 		return notFound("rule", name)
 	}
 	return n.deleteEntity(ctx, r)
+}
+
+// Describe resolves an entity path ("queue", "topic",
+// "topic/Subscriptions/sub", optionally a dead-letter sub-queue).
+func (n *Namespace) Describe(ctx context.Context, path string) (EntityDescription, error) {
+	if _, err := n.begin(); err != nil {
+		return EntityDescription{}, err
+	}
+	defer n.end()
+	ep, err := ParseEntityPath(path)
+	if err != nil {
+		return EntityDescription{}, err
+	}
+	var e *entity
+	if ep.Subscription != "" {
+		if e, err = n.subscriptionByName(ep.Entity, ep.Subscription); err != nil {
+			return EntityDescription{}, err
+		}
+	} else if e = n.queueOrTopic(ep.Entity); e == nil {
+		return EntityDescription{}, notFound("entity", ep.Entity)
+	}
+	if e.kind == kindTopic && ep.SubQueue != SubQueueMain {
+		return EntityDescription{}, notFound("entity", path)
+	}
+	d := EntityDescription{Path: ep, Status: e.status(), LockDuration: e.lockDuration()}
+	switch e.kind {
+	case kindQueue:
+		d.Kind = KindQueue
+		d.MaxMessageSizeBytes = e.maxMessageBytes()
+	case kindTopic:
+		d.Kind = KindTopic
+		d.MaxMessageSizeBytes = e.maxMessageBytes()
+	case kindSubscription:
+		d.Kind = KindSubscription
+		d.MaxMessageSizeBytes = e.parent.maxMessageBytes()
+		d.Path.Entity = e.parent.rec.Name
+		d.Path.Subscription = e.rec.Name
+	}
+	if d.Kind != KindSubscription {
+		d.Path.Entity = e.rec.Name
+	}
+	d.RequiresSession = e.requiresSession() && ep.SubQueue == SubQueueMain
+	d.Name = d.Path.String()
+	return d, nil
 }

@@ -280,3 +280,53 @@ func FuzzParseEntityPath(f *testing.F) {
 		}
 	})
 }
+
+func TestDescribe(t *testing.T) {
+	e := newEnv(t, NamespaceOptions{Tier: Premium})
+	e.queue("Q1", func(p *QueueProperties) { p.RequiresSession = true; p.LockDuration = 10 * time.Second })
+	_, err := e.ns.CreateTopic(e.ctx, "t1", TopicProperties{MaxMessageSizeInKilobytes: 2048})
+	e.must(err)
+	_, err = e.ns.CreateSubscription(e.ctx, "t1", "S1", SubscriptionProperties{}, nil)
+	e.must(err)
+	cases := []struct {
+		path string
+		want EntityDescription
+		code Code
+	}{
+		{"q1", EntityDescription{Kind: KindQueue, Name: "Q1", RequiresSession: true, LockDuration: 10 * time.Second, MaxMessageSizeBytes: 1 << 20}, ""},
+		{"q1/$deadletterqueue", EntityDescription{Kind: KindQueue, Name: "Q1/$DeadLetterQueue", LockDuration: 10 * time.Second, MaxMessageSizeBytes: 1 << 20}, ""},
+		{"T1/subscriptions/s1", EntityDescription{Kind: KindSubscription, Name: "t1/Subscriptions/S1", LockDuration: time.Minute, MaxMessageSizeBytes: 2 << 20}, ""},
+		{"t1", EntityDescription{Kind: KindTopic, Name: "t1", LockDuration: time.Minute, MaxMessageSizeBytes: 2 << 20}, ""},
+		{"t1/$DeadLetterQueue", EntityDescription{}, CodeEntityNotFound},
+		{"nope", EntityDescription{}, CodeEntityNotFound},
+	}
+	for _, c := range cases {
+		d, err := e.ns.Describe(e.ctx, c.path)
+		if c.code != "" {
+			wantCode(t, err, c.code)
+			continue
+		}
+		e.must(err)
+		d.Path, d.Status = EntityPath{}, ""
+		if d != c.want {
+			t.Errorf("Describe(%q) = %+v, want %+v", c.path, d, c.want)
+		}
+	}
+}
+
+func TestAccessedAtPersisted(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", nil)
+	e.advance(time.Hour)
+	e.send("q", msg("a"))
+	e.b.Close()
+	e.b = nil
+	e.st.Close()
+	e.st = nil
+	e.open()
+	qi, err := e.ns.GetQueue(e.ctx, "q")
+	e.must(err)
+	if !qi.Runtime.AccessedAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("accessedAt %v", qi.Runtime.AccessedAt)
+	}
+}

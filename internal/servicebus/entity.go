@@ -95,8 +95,9 @@ type seqAlloc struct {
 const seqReserveChunk = 1 << 14
 
 type dedupState struct {
-	mu      sync.Mutex
-	pending map[string]struct{} // hashed message ids being sent
+	mu        sync.Mutex
+	pending   map[string]struct{} // hashed message ids being sent
+	lastPrune time.Time
 }
 
 func (e *entity) name() string { return e.rec.Name }

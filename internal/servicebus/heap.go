@@ -165,6 +165,23 @@ func (q *waitQueue) remove(w *waiter) {
 	w.queued = false
 }
 
+// leave takes a waiter that stops waiting out of the queue; if it had
+// already been signalled, the signal passes to the next waiter so no
+// wakeup is lost.
+func (q *waitQueue) leave(w *waiter) {
+	if w.queued {
+		q.remove(w)
+		return
+	}
+	if w.woken {
+		select {
+		case <-w.ch:
+			q.wake(1)
+		default:
+		}
+	}
+}
+
 // wake signals up to n waiters, oldest first.
 func (q *waitQueue) wake(n int) {
 	for n > 0 && len(q.list) > 0 {

@@ -88,7 +88,11 @@ func (e *env) open() {
 		e.t.Fatal(err)
 	}
 	e.st = st
-	b, err := New(Options{Store: st, Keys: e.keys, Clock: e.clk, RevalidateInterval: -1})
+	var clk clock.Clock = clock.Real{}
+	if e.clk != nil {
+		clk = e.clk
+	}
+	b, err := New(Options{Store: st, Keys: e.keys, Clock: clk, RevalidateInterval: -1})
 	if err != nil {
 		e.t.Fatal(err)
 	}

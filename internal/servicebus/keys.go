@@ -67,14 +67,14 @@ func (k keyer) key(kind byte, parts ...uint64) []byte {
 	return b
 }
 
-func (k keyer) metaKey() []byte      { return k.key('k') }
-func (k keyer) dedupSecretKey() []byte { return k.key('h') }
-func (k keyer) counterKey() []byte   { return k.key('c') }
-func (k keyer) entityKey(eid uint64) []byte { return k.key('e', eid) }
-func (k keyer) reserveKey(eid uint64) []byte { return k.key('r', eid) }
-func (k keyer) dataKey(eid, seq uint64) []byte { return k.key('m', eid, seq) }
+func (k keyer) metaKey() []byte                    { return k.key('k') }
+func (k keyer) dedupSecretKey() []byte             { return k.key('h') }
+func (k keyer) counterKey() []byte                 { return k.key('c') }
+func (k keyer) entityKey(eid uint64) []byte        { return k.key('e', eid) }
+func (k keyer) reserveKey(eid uint64) []byte       { return k.key('r', eid) }
+func (k keyer) dataKey(eid, seq uint64) []byte     { return k.key('m', eid, seq) }
 func (k keyer) sessionKey(eid, sess uint64) []byte { return k.key('s', eid, sess) }
-func (k keyer) stateKey(eid, sess uint64) []byte { return k.key('w', eid, sess) }
+func (k keyer) stateKey(eid, sess uint64) []byte   { return k.key('w', eid, sess) }
 
 func (k keyer) indexKey(eid uint64, code byte, seq uint64) []byte {
 	b := k.key('i', eid)

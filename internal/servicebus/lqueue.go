@@ -40,9 +40,24 @@ type lqueue struct {
 	nDeferred int64 // messages under deferCode
 	bytes     int64
 
+	// Expiry entries are kept only for messages expiring before horizon
+	// (unix ns); farMin is the earliest expiry beyond it (0: none). When
+	// farMin comes within expiryHorizon, an index pass moves the next
+	// window's expiries into the heap. So stale entries (of messages
+	// completed before they expire) are bounded by about two horizons of
+	// traffic, whatever the time to live.
+	horizon int64
+	farMin  int64
+
 	wakeAt int64    // earliest wakeup registered with the broker
 	sessGC []uint64 // session identity records to delete
 }
+
+// expiryHorizon is how far ahead per-message expiry entries are kept.
+const expiryHorizon = 2 * time.Minute
+
+// maxDuePerRound bounds the work one timer round does per queue.
+const maxDuePerRound = 1000
 
 // msgLock is a peek-lock on a message, or (busy, no token registered) a
 // message with store I/O in flight.
@@ -107,6 +122,11 @@ func (lq *lqueue) rearmLocked() {
 			next = d.at
 		}
 	}
+	if lq.farMin != 0 {
+		if at := lq.farMin - int64(expiryHorizon); next == 0 || at < next {
+			next = at
+		}
+	}
 	if len(lq.sessGC) > 0 {
 		next = 1
 	}
@@ -151,8 +171,24 @@ func (lq *lqueue) addMessage(code byte, seq uint64, sess *session, identity bool
 		lq.deferred[seq] = num
 	}
 	if exp > 0 && lq.sub == SubQueueMain {
+		lq.trackExpiryLocked(exp, seq)
+	}
+}
+
+// trackExpiryLocked notes a message's expiry: a heap entry within the
+// horizon, otherwise only the far minimum.
+func (lq *lqueue) trackExpiryLocked(exp int64, seq uint64) {
+	if lq.horizon == 0 {
+		lq.horizon = lq.ns.b.clk.Now().UnixNano() + int64(2*expiryHorizon)
+	}
+	if exp <= lq.horizon {
 		lq.expiry.push(deadline{at: exp, id: seq})
 		lq.armLocked(exp)
+		return
+	}
+	if lq.farMin == 0 || exp < lq.farMin {
+		lq.farMin = exp
+		lq.armLocked(exp - int64(expiryHorizon))
 	}
 }
 
@@ -263,6 +299,25 @@ func (lq *lqueue) restoreLocked(l *msgLock) {
 	}
 }
 
+// unbusyLocked returns a lock whose settlement failed to the locked state,
+// re-arming its expiry (the timer skipped it while busy).
+func (lq *lqueue) unbusyLocked(l *msgLock, now time.Time) {
+	if lq.locks[l.seq] != l {
+		return
+	}
+	l.busy = false
+	if l.sess != nil {
+		if !l.sess.locked || l.sess.lockID != l.sessLock {
+			// The session lock ended meanwhile: so does the message lock.
+			lq.unlockLocked(l, now)
+		}
+		return
+	}
+	at := unixNano(l.until)
+	lq.lockDL.push(deadline{at: at, id: l.seq})
+	lq.armLocked(at)
+}
+
 // dropLocked forgets a message whose removal committed.
 func (lq *lqueue) dropLocked(l *msgLock) {
 	if lq.locks[l.seq] == l {
@@ -307,7 +362,7 @@ func (lq *lqueue) unlockLocked(l *msgLock, now time.Time) {
 		return
 	}
 	lq.pushBackLocked(l.seq, l.sess)
-	if l.expires > 0 && l.expires <= now.UnixNano() {
+	if l.expires > 0 && l.expires <= now.UnixNano() && lq.sub == SubQueueMain {
 		lq.expiry.push(deadline{at: now.UnixNano(), id: l.seq})
 		lq.armLocked(now.UnixNano())
 	}
@@ -357,9 +412,13 @@ func (lq *lqueue) collectDueLocked(ctx context.Context, dk *seal.DataKey, now ti
 	}
 	nowNS := now.UnixNano()
 	var work []dueWork
-	for {
+	for n := 0; ; n++ {
 		d, ok := lq.lockDL.peek()
 		if !ok || d.at > nowNS {
+			break
+		}
+		if n >= maxDuePerRound {
+			lq.armLocked(nowNS)
 			break
 		}
 		lq.lockDL.pop()
@@ -383,9 +442,13 @@ func (lq *lqueue) collectDueLocked(ctx context.Context, dk *seal.DataKey, now ti
 		}
 		work = append(work, lq.unlockSessionLocked(s, now)...)
 	}
-	for {
+	for n := 0; ; n++ {
 		d, ok := lq.expiry.peek()
 		if !ok || d.at > nowNS {
+			break
+		}
+		if n >= maxDuePerRound {
+			lq.armLocked(nowNS)
 			break
 		}
 		lq.expiry.pop()
@@ -405,7 +468,8 @@ func (lq *lqueue) collectDueLocked(ctx context.Context, dk *seal.DataKey, now ti
 		raw, err := lq.ns.b.st.Get(ctx, lq.ns.k.indexKey(lq.ent.id, lq.activeCode, seq))
 		if err != nil {
 			if !errors.Is(err, store.ErrNotFound) {
-				lq.expiry.push(d) // retry later
+				d.at = nowNS + int64(time.Second) // retry later
+				lq.expiry.push(d)
 				break
 			}
 			continue
@@ -522,12 +586,24 @@ func (lq *lqueue) runDue(ctx context.Context, now time.Time) {
 	defer n.end()
 	lq.mu.Lock()
 	lq.wakeAt = 0
+	if lq.closed {
+		lq.mu.Unlock()
+		return
+	}
 	work := lq.collectDueLocked(ctx, dk, now)
 	gc := lq.sessGC
 	lq.sessGC = nil
+	var passFrom, passTo int64
+	if lq.farMin != 0 && now.UnixNano() >= lq.farMin-int64(expiryHorizon) && !lq.closed {
+		passFrom, passTo = lq.horizon, now.UnixNano()+int64(2*expiryHorizon)
+		lq.horizon, lq.farMin = passTo, 0
+	}
 	lq.rearmLocked()
 	lq.mu.Unlock()
 	lq.process(ctx, dk, work, now)
+	if passTo != 0 {
+		lq.expiryPass(ctx, dk, passFrom, passTo, now)
+	}
 	if len(gc) > 0 {
 		b := &store.Batch{}
 		for _, num := range gc {
@@ -539,6 +615,50 @@ func (lq *lqueue) runDue(ctx context.Context, now time.Time) {
 			lq.mu.Unlock()
 		}
 	}
+}
+
+// expiryPass reads the queue's index and adds heap entries for the messages
+// expiring in (from, to]; it recomputes the far minimum beyond to.
+func (lq *lqueue) expiryPass(ctx context.Context, dk *seal.DataKey, from, to int64, now time.Time) {
+	n := lq.ns
+	var near []deadline
+	var far int64
+	for _, code := range []byte{lq.activeCode, lq.deferCode} {
+		pfx := n.k.indexCodePrefix(lq.ent.id, code)
+		err := store.ForEach(ctx, n.b.st, pfx, func(key, value []byte) error {
+			seq := beUint64(key[len(key)-8:])
+			plain, err := dk.Open(n.k.ctxIndex(lq.ent.id, code, seq), value)
+			if err != nil {
+				return err
+			}
+			x, err := decodeIndex(plain)
+			if err != nil {
+				return err
+			}
+			switch {
+			case x.Expires <= 0 || x.Expires <= from:
+			case x.Expires <= to:
+				near = append(near, deadline{at: x.Expires, id: seq})
+			case far == 0 || x.Expires < far:
+				far = x.Expires
+			}
+			return nil
+		})
+		if err != nil {
+			n.b.log.Warn("servicebus: expiry pass failed", "namespace", n.name, "entity", lq.ent.path(), "err", err)
+			far = now.Add(2 * expiryHorizon).UnixNano() // try again later
+			break
+		}
+	}
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	for _, d := range near {
+		lq.expiry.push(d)
+	}
+	if far != 0 && (lq.farMin == 0 || far < lq.farMin) {
+		lq.farMin = far
+	}
+	lq.rearmLocked()
 }
 
 // readRecord reads and opens a message record.

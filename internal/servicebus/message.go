@@ -18,18 +18,18 @@ import (
 // UUID: uuid.UUID or any array type whose underlying type is [16]byte (stored
 // as uuid.UUID). Other types are refused with CodeBadRequest.
 type Message struct {
-	Body                 []byte
-	MessageID            string
-	SessionID            string
-	CorrelationID        string
-	Subject              string // "Label" in older SDKs
-	To                   string
-	ReplyTo              string
-	ReplyToSessionID     string
-	ContentType          string
-	PartitionKey         string
-	TimeToLive           time.Duration // 0: the entity's default
-	ScheduledEnqueueTime time.Time     // zero or past: enqueue now
+	Body                  []byte
+	MessageID             string
+	SessionID             string
+	CorrelationID         string
+	Subject               string // "Label" in older SDKs
+	To                    string
+	ReplyTo               string
+	ReplyToSessionID      string
+	ContentType           string
+	PartitionKey          string
+	TimeToLive            time.Duration // 0: the entity's default
+	ScheduledEnqueueTime  time.Time     // zero or past: enqueue now
 	ApplicationProperties map[string]any
 	// Raw is opaque to the broker: the AMQP layer may keep the exact encoded
 	// message sections here. It is stored (sealed) and returned unchanged.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/keyward/keyward/internal/store"
 )
 
 func TestSendPeekLockComplete(t *testing.T) {
@@ -414,6 +415,12 @@ func TestDuplicateDetection(t *testing.T) {
 	}
 	e.advance(2 * time.Minute) // maintenance prunes the history
 	e.advance(time.Minute)
+	qe := e.lq("q").ent
+	left := 0
+	e.must(store.ForEach(e.ctx, e.st, e.ns.k.key('u', qe.id), func(k, v []byte) error { left++; return nil }))
+	if left != 0 {
+		t.Fatalf("%d duplicate-detection entries left after the window", left)
+	}
 }
 
 func TestForwarding(t *testing.T) {
@@ -542,7 +549,7 @@ func TestAutoDeleteOnIdle(t *testing.T) {
 
 func TestCodecRoundTrip(t *testing.T) {
 	r := &record{Message: Message{Body: []byte("b"), MessageID: "id", SessionID: "s", TimeToLive: time.Second,
-		ScheduledEnqueueTime: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		ScheduledEnqueueTime:  time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
 		ApplicationProperties: map[string]any{"a": int16(-3), "t": time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		EnqueuedTime: t0, EnqueuedSeq: 5, DeliveryCount: 2, State: StateDeferred, DeadLetterSource: "src", Hops: 3}
 	b, err := r.encode()
@@ -584,4 +591,37 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestExpiryBeyondTheHorizon(t *testing.T) {
+	e := newEnv(t)
+	e.queue("q", func(p *QueueProperties) { p.DeadLetteringOnMessageExpiration = true })
+	e.send("q", Message{Body: []byte("hour"), TimeToLive: time.Hour}, Message{Body: []byte("soon"), TimeToLive: 30 * time.Second},
+		Message{Body: []byte("day"), TimeToLive: 24 * time.Hour})
+	// Completed far-future messages leave nothing behind in memory.
+	for i := range 100 {
+		e.send("q", Message{Body: []byte(fmt.Sprint("done", i)), TimeToLive: 48 * time.Hour})
+	}
+	lq := e.lq("q")
+	lq.mu.Lock()
+	heapLen, far := len(lq.expiry), lq.farMin
+	lq.mu.Unlock()
+	if heapLen != 1 || far != t0.Add(time.Hour).UnixNano() {
+		t.Fatalf("expiry heap %d entries, far minimum %v", heapLen, time.Unix(0, far).UTC())
+	}
+	e.advance(time.Minute)
+	e.advance(time.Hour)
+	e.advance(0)
+	if rt := e.queueRuntime("q"); rt.DeadLetterMessageCount != 2 || rt.ActiveMessageCount != 101 {
+		t.Fatalf("after an hour: %+v", rt)
+	}
+	dl := e.recv("q/$DeadLetterQueue", 10, ReceiveAndDelete)
+	if strings.Join(bodies(dl), ",") != "hour,soon" {
+		t.Fatalf("dead letters %v", bodies(dl))
+	}
+	e.advance(23 * time.Hour)
+	e.advance(0)
+	if rt := e.queueRuntime("q"); rt.DeadLetterMessageCount != 1 {
+		t.Fatalf("after a day: %+v", rt)
+	}
 }

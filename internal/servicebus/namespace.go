@@ -591,6 +591,17 @@ func (n *Namespace) pruneDedup(ctx context.Context, now time.Time) {
 		if e.dedup == nil || !on {
 			continue
 		}
+		// Prune each entity at most every quarter window: entries live at
+		// most 25% longer than the window, scans stay rare.
+		e.dedup.mu.Lock()
+		skip := now.Sub(e.dedup.lastPrune) < win/4
+		if !skip {
+			e.dedup.lastPrune = now
+		}
+		e.dedup.mu.Unlock()
+		if skip {
+			continue
+		}
 		pfx := n.k.key('u', e.id)
 		b := &store.Batch{}
 		_ = store.ForEach(ctx, n.b.st, pfx, func(key, value []byte) error {

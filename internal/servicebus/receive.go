@@ -175,7 +175,7 @@ func (n *Namespace) Receive(ctx context.Context, path string, opts ReceiveOption
 			lq.waiters.add(w)
 			unregister = func() {
 				lq.mu.Lock()
-				lq.waiters.remove(w)
+				lq.waiters.leave(w)
 				lq.mu.Unlock()
 			}
 		}
@@ -256,11 +256,7 @@ func (n *Namespace) deliver(ctx context.Context, dk *seal.DataKey, lq *lqueue, t
 		rm := rec.received(l.seq)
 		if mode == PeekLock {
 			rm.LockToken = l.token
-			if l.sess != nil {
-				rm.LockedUntil = l.sess.lockedUntil
-			} else {
-				rm.LockedUntil = until
-			}
+			rm.LockedUntil = until // session messages: set below, under the lock
 		}
 		delivered = append(delivered, l)
 		out = append(out, rm)
@@ -277,13 +273,14 @@ func (n *Namespace) deliver(ctx context.Context, dk *seal.DataKey, lq *lqueue, t
 	}
 	if mode == PeekLock {
 		lq.mu.Lock()
-		for _, l := range delivered {
+		for i, l := range delivered {
 			if lq.locks[l.seq] != l {
 				continue
 			}
 			l.busy = false
 			if l.sess != nil {
 				l.until = l.sess.lockedUntil
+				out[i].LockedUntil = l.until
 			} else {
 				l.until = until
 				at := unixNano(until)
@@ -427,7 +424,7 @@ func (n *Namespace) Settle(ctx context.Context, path string, tokens []uuid.UUID,
 	unbusy := func() {
 		lq.mu.Lock()
 		for _, l := range ls {
-			l.busy = false
+			lq.unbusyLocked(l, now)
 		}
 		lq.mu.Unlock()
 	}

@@ -15,6 +15,7 @@ type schedStore struct {
 	heap   dlHeap
 	bytes  int64
 	wakeAt int64
+	closed bool // entity deleted
 }
 
 type schedItem struct {
@@ -81,6 +82,10 @@ func (s *schedStore) runDue(ctx context.Context, now time.Time) {
 	var due []uint64
 	s.mu.Lock()
 	s.wakeAt = 0
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
 	for {
 		d, ok := s.heap.peek()
 		if !ok || d.at > nowNS {
@@ -93,10 +98,10 @@ func (s *schedStore) runDue(ctx context.Context, now time.Time) {
 		}
 		it.busy = true
 		due = append(due, d.id)
-		if len(due) >= 1000 {
+		if len(due) >= maxDuePerRound {
 			// Leave the rest for the next round so one activation batch
 			// stays bounded.
-			s.heap.push(deadline{at: nowNS, id: 0})
+			s.armLocked(nowNS)
 			break
 		}
 	}

@@ -236,7 +236,7 @@ func (n *Namespace) AcceptNextSession(ctx context.Context, path string, opts Acc
 			t.waiters.add(w)
 			unregister = func() {
 				lq.mu.Lock()
-				t.waiters.remove(w)
+				t.waiters.leave(w)
 				lq.mu.Unlock()
 			}
 		}
@@ -306,7 +306,7 @@ func (s *Session) Receive(ctx context.Context, opts ReceiveOptions) ([]*Received
 			sess := s.s
 			unregister = func() {
 				lq.mu.Lock()
-				sess.waiters.remove(w)
+				sess.waiters.leave(w)
 				lq.maybeGCSessionLocked(sess)
 				lq.mu.Unlock()
 			}

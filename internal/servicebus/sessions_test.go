@@ -305,6 +305,12 @@ func TestTopicFanOut(t *testing.T) {
 	if rt := e.subRuntime("orders", "all"); rt.ActiveMessageCount != 1 {
 		t.Fatalf("sub runtime %+v", rt)
 	}
+	// A queue forwarding into the topic fans out too.
+	e.queue("intake", func(p *QueueProperties) { p.ForwardTo = "orders" })
+	e.send("intake", msg("via-queue"))
+	if m := e.recv("orders/Subscriptions/all", 10, ReceiveAndDelete); len(m) != 1 || string(m[0].Body) != "via-queue" || m[0].EnqueuedSequenceNumber != 1 {
+		t.Fatalf("via queue: %v", bodies(m))
+	}
 	// Subscription forwarding.
 	e.queue("sink", nil)
 	sub("fwd", func(p *SubscriptionProperties) { p.ForwardTo = "sink" }, nil)

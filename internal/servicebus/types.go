@@ -256,13 +256,13 @@ func DefaultTopicProperties(t Tier) TopicProperties {
 // DefaultSubscriptionProperties returns Azure's defaults for a new subscription.
 func DefaultSubscriptionProperties(t Tier) SubscriptionProperties {
 	return SubscriptionProperties{
-		LockDuration:                     DefaultLockDuration,
-		DefaultMessageTimeToLive:         defaultTTL(t),
+		LockDuration:                              DefaultLockDuration,
+		DefaultMessageTimeToLive:                  defaultTTL(t),
 		DeadLetteringOnFilterEvaluationExceptions: true,
-		MaxDeliveryCount:                 DefaultMaxDeliveryCount,
-		EnableBatchedOperations:          true,
-		Status:                           StatusActive,
-		AutoDeleteOnIdle:                 Infinite,
+		MaxDeliveryCount:                          DefaultMaxDeliveryCount,
+		EnableBatchedOperations:                   true,
+		Status:                                    StatusActive,
+		AutoDeleteOnIdle:                          Infinite,
 	}
 }
 
@@ -281,4 +281,26 @@ func defaultMessageKB(t Tier, nsDefault int64) int64 {
 		return nsDefault
 	}
 	return PremiumDefaultMessageKB
+}
+
+// EntityKind is the kind of a receivable or sendable entity.
+type EntityKind string
+
+// Entity kinds.
+const (
+	KindQueue        EntityKind = "Queue"
+	KindTopic        EntityKind = "Topic"
+	KindSubscription EntityKind = "Subscription"
+)
+
+// EntityDescription is what a transport needs to attach a link to an entity
+// path: its kind and the settings that shape the link.
+type EntityDescription struct {
+	Path                EntityPath
+	Kind                EntityKind
+	Name                string // canonical spelling of the path
+	Status              EntityStatus
+	RequiresSession     bool
+	LockDuration        time.Duration
+	MaxMessageSizeBytes int64 // largest message or batch a send to the entity (or its topic) accepts
 }
