@@ -19,7 +19,7 @@ import (
 	"github.com/keyward/keyward/internal/testenv"
 )
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
@@ -27,7 +27,7 @@ func ctxT(t *testing.T) context.Context {
 
 var fastPoll = &runtime.PollUntilDoneOptions{Frequency: 200 * time.Millisecond}
 
-func mustStatus(t *testing.T, err error, status int, code string) {
+func mustStatus(t testing.TB, err error, status int, code string) {
 	t.Helper()
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) {

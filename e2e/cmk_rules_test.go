@@ -24,7 +24,7 @@ type sbFixture struct {
 	keys     *azkeys.Client
 }
 
-func newSBFixture(t *testing.T, env *testenv.Env) *sbFixture {
+func newSBFixture(t testing.TB, env *testenv.Env) *sbFixture {
 	f := newKVFixture(t, env)
 	v := f.createVault(t, "sb-keys", true)
 	nc, err := armservicebus.NewNamespacesClient(env.Conn.SubscriptionID, f.admin, env.ARMOptions())
@@ -34,14 +34,14 @@ func newSBFixture(t *testing.T, env *testenv.Env) *sbFixture {
 	return &sbFixture{kvFixture: f, nc: nc, vaultURI: *v.Properties.VaultURI, keys: f.keysClient(t, *v.Properties.VaultURI, f.admin)}
 }
 
-func (f *sbFixture) createKey(t *testing.T, name string) {
+func (f *sbFixture) createKey(t testing.TB, name string) {
 	t.Helper()
 	if _, err := f.keys.CreateKey(ctxT(t), name, azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA), KeySize: to.Ptr[int32](2048)}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (f *sbFixture) putNamespace(t *testing.T, name string, ns armservicebus.SBNamespace) (armservicebus.SBNamespace, error) {
+func (f *sbFixture) putNamespace(t testing.TB, name string, ns armservicebus.SBNamespace) (armservicebus.SBNamespace, error) {
 	t.Helper()
 	ctx := ctxT(t)
 	p, err := f.nc.BeginCreateOrUpdate(ctx, f.rg, name, ns, nil)
@@ -68,7 +68,7 @@ func (f *sbFixture) keyProps(names ...string) *armservicebus.Encryption {
 	return enc
 }
 
-func (f *sbFixture) grant(t *testing.T, vaultName, objectID string) {
+func (f *sbFixture) grant(t testing.TB, vaultName, objectID string) {
 	t.Helper()
 	_, err := f.vaults.UpdateAccessPolicy(ctxT(t), f.rg, vaultName, armkeyvault.AccessPolicyUpdateKindAdd, armkeyvault.VaultAccessPolicyParameters{
 		Properties: &armkeyvault.VaultAccessPolicyProperties{AccessPolicies: []*armkeyvault.AccessPolicyEntry{{

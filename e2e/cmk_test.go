@@ -20,7 +20,7 @@ import (
 )
 
 // seedTemplate reads one of the seed document's files, verbatim.
-func seedTemplate(t *testing.T, name string) map[string]any {
+func seedTemplate(t testing.TB, name string) map[string]any {
 	t.Helper()
 	b, err := os.ReadFile("../internal/arm/template/testdata/" + name)
 	if err != nil {
@@ -35,7 +35,7 @@ func seedTemplate(t *testing.T, name string) map[string]any {
 
 // seedParams turns a seed parameter file into deployment parameters with
 // the placeholders replaced.
-func seedParams(t *testing.T, name string, values map[string]string) map[string]*armdeployments.DeploymentParameter {
+func seedParams(t testing.TB, name string, values map[string]string) map[string]*armdeployments.DeploymentParameter {
 	doc := seedTemplate(t, name)
 	out := map[string]*armdeployments.DeploymentParameter{}
 	for k := range doc["parameters"].(map[string]any) {
@@ -48,7 +48,7 @@ func seedParams(t *testing.T, name string, values map[string]string) map[string]
 	return out
 }
 
-func deploy(t *testing.T, dc *armdeployments.DeploymentsClient, rg, name string, tmpl map[string]any, params map[string]*armdeployments.DeploymentParameter) armdeployments.DeploymentExtended {
+func deploy(t testing.TB, dc *armdeployments.DeploymentsClient, rg, name string, tmpl map[string]any, params map[string]*armdeployments.DeploymentParameter) armdeployments.DeploymentExtended {
 	t.Helper()
 	ctx := ctxT(t)
 	p, err := dc.BeginCreateOrUpdate(ctx, rg, name, armdeployments.Deployment{Properties: &armdeployments.DeploymentProperties{
@@ -64,7 +64,7 @@ func deploy(t *testing.T, dc *armdeployments.DeploymentsClient, rg, name string,
 }
 
 // waitNamespaceStatus polls the namespace's status through armservicebus.
-func waitNamespaceStatus(t *testing.T, nc *armservicebus.NamespacesClient, rg, ns, want string, within time.Duration) time.Duration {
+func waitNamespaceStatus(t testing.TB, nc *armservicebus.NamespacesClient, rg, ns, want string, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {

@@ -25,7 +25,7 @@ import (
 	"github.com/keyward/keyward/internal/testenv"
 )
 
-func getToken(t *testing.T, cred azcore.TokenCredential, scope string) (azcore.AccessToken, error) {
+func getToken(t testing.TB, cred azcore.TokenCredential, scope string) (azcore.AccessToken, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -34,7 +34,7 @@ func getToken(t *testing.T, cred azcore.TokenCredential, scope string) (azcore.A
 
 // graphCreatePrincipal creates an application, its service principal and a
 // secret through the directory API, as `keyward principal create` does.
-func graphCreatePrincipal(t *testing.T, env *testenv.Env, token, name string) (clientID, secret, objectID string) {
+func graphCreatePrincipal(t testing.TB, env *testenv.Env, token, name string) (clientID, secret, objectID string) {
 	t.Helper()
 	var app struct{ ID, AppID string }
 	graphCall(t, env, token, "POST", "/v1.0/applications", map[string]any{"displayName": name}, http.StatusCreated, &app)
@@ -45,7 +45,7 @@ func graphCreatePrincipal(t *testing.T, env *testenv.Env, token, name string) (c
 	return app.AppID, pw.SecretText, sp.ID
 }
 
-func graphCall(t *testing.T, env *testenv.Env, token, method, path string, in any, want int, out any) {
+func graphCall(t testing.TB, env *testenv.Env, token, method, path string, in any, want int, out any) {
 	t.Helper()
 	status, body := rawCall(t, env, token, method, env.URL("graph", path), in)
 	if status != want {
@@ -58,7 +58,7 @@ func graphCall(t *testing.T, env *testenv.Env, token, method, path string, in an
 	}
 }
 
-func rawCall(t *testing.T, env *testenv.Env, token, method, u string, in any) (int, []byte) {
+func rawCall(t testing.TB, env *testenv.Env, token, method, u string, in any) (int, []byte) {
 	t.Helper()
 	var body io.Reader
 	if in != nil {

@@ -21,7 +21,7 @@ type kvFixture struct {
 	rg     string
 }
 
-func newKVFixture(t *testing.T, env *testenv.Env) *kvFixture {
+func newKVFixture(t testing.TB, env *testenv.Env) *kvFixture {
 	t.Helper()
 	ctx := ctxT(t)
 	admin := env.Bootstrap(t)
@@ -39,7 +39,7 @@ func newKVFixture(t *testing.T, env *testenv.Env) *kvFixture {
 // createVault creates a vault the way `az keyvault create --enable-soft-delete
 // true --enable-purge-protection true` does, with an access policy for the
 // bootstrap principal.
-func (f *kvFixture) createVault(t *testing.T, name string, purgeProtection bool) armkeyvault.Vault {
+func (f *kvFixture) createVault(t testing.TB, name string, purgeProtection bool) armkeyvault.Vault {
 	t.Helper()
 	ctx := ctxT(t)
 	props := &armkeyvault.VaultProperties{
@@ -66,7 +66,7 @@ func (f *kvFixture) createVault(t *testing.T, name string, purgeProtection bool)
 
 // keysClient returns an azkeys client for vault with default options except
 // the transport (DNS and trust of the local CA).
-func (f *kvFixture) keysClient(t *testing.T, vaultURI string, cred azcore.TokenCredential) *azkeys.Client {
+func (f *kvFixture) keysClient(t testing.TB, vaultURI string, cred azcore.TokenCredential) *azkeys.Client {
 	t.Helper()
 	c, err := azkeys.NewClient(vaultURI, cred, &azkeys.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: f.env.HTTP}})
 	if err != nil {
