@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
+
 	"github.com/keyward/keyward/internal/keybinding"
 	"github.com/keyward/keyward/internal/keycrypto"
 	"github.com/keyward/keyward/internal/vault"
@@ -15,7 +17,8 @@ import (
 type vaultKeys struct{ v *vault.Service }
 
 func caller(p keybinding.Principal) vault.Caller {
-	return vault.Caller{TenantID: p.TenantID, ObjectID: p.ObjectID, AppID: p.AppID, ClientIP: "keyward", RequestID: p.ResourceID}
+	// keyward's own calls carry the resource they act for as correlation id.
+	return vault.Caller{TenantID: p.TenantID, ObjectID: p.ObjectID, AppID: p.AppID, ClientIP: "keyward", CorrelationID: p.ResourceID, RequestID: uuid.NewString()}
 }
 
 // kbError maps vault errors to the engine's error classes.
