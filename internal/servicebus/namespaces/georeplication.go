@@ -94,24 +94,17 @@ func (s *Service) Pair(ctx context.Context, primary, alias, partnerID, alternate
 // BreakPairing ends a pairing, from the primary: both namespaces stand alone
 // with their entities.
 func (s *Service) BreakPairing(ctx context.Context, name, alias string) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	n, ok := s.lookup(name)
-	if !ok {
-		return errNamespace(name)
-	}
-	if n.DR == nil || !strings.EqualFold(n.DR.Alias, alias) {
-		return arm.Errorf(404, "ResourceNotFound", "Namespace '%s' has no pairing with alias '%s'.", name, alias)
-	}
-	if n.DR.Role != "Primary" {
-		return arm.BadRequest("NotPrimary", "Break the pairing from the primary namespace; '%s' is the secondary (use failover to promote it).", name)
-	}
-	return s.unpair(ctx, n)
+	return s.endPairing(ctx, name, alias, "Primary", "Break the pairing from the primary namespace; '%s' is the secondary (use failover to promote it).")
 }
 
 // Failover promotes the secondary: the pairing ends and the secondary
 // becomes a standalone primary holding the replicated entities.
 func (s *Service) Failover(ctx context.Context, name, alias string) error {
+	return s.endPairing(ctx, name, alias, "Secondary", "Fail over from the secondary namespace; '%s' is the primary.")
+}
+
+// endPairing ends the pairing alias of namespace name, which must hold role.
+func (s *Service) endPairing(ctx context.Context, name, alias, role, wrongRole string) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	n, ok := s.lookup(name)
@@ -121,8 +114,8 @@ func (s *Service) Failover(ctx context.Context, name, alias string) error {
 	if n.DR == nil || !strings.EqualFold(n.DR.Alias, alias) {
 		return arm.Errorf(404, "ResourceNotFound", "Namespace '%s' has no pairing with alias '%s'.", name, alias)
 	}
-	if n.DR.Role != "Secondary" {
-		return arm.BadRequest("NotSecondary", "Fail over from the secondary namespace; '%s' is the primary.", name)
+	if n.DR.Role != role {
+		return arm.BadRequest("Not"+role, wrongRole, name)
 	}
 	return s.unpair(ctx, n)
 }
