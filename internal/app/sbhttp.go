@@ -1,11 +1,22 @@
 package app
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/keyward/keyward/internal/servicebus/atomhttp"
+)
 
 // serviceBusHTTP returns the handler of namespace host <name>.servicebus.<domain>:
-// the ATOM management API and the REST messaging API.
+// the ATOM management API and the REST messaging API (package atomhttp).
+// The handler is a small value over the App's services, built per request.
 func (a *App) serviceBusHTTP(name string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "the Service Bus HTTPS APIs are not available yet", http.StatusNotImplemented)
-	})
+	return atomhttp.New(atomhttp.Options{
+		Broker:        a.Broker,
+		Namespaces:    a.Namespaces,
+		ValidateToken: a.Identity.ValidateToken,
+		Audiences:     a.serviceBusAudiences(),
+		Authz:         a.Authz,
+		Now:           a.clock.Now,
+		Log:           a.log.With("component", "sbhttp"),
+	}).Handler(name)
 }

@@ -180,6 +180,9 @@ var ErrSAS = errors.New("the SAS token is not valid")
 // "amqps://…:5671/q/$management") into "host/path" without port, lower-case.
 func normalizeResource(sr string) string {
 	r := strings.ToLower(sr)
+	if i := strings.IndexAny(r, "?#"); i >= 0 {
+		r = r[:i]
+	}
 	if i := strings.Index(r, "://"); i >= 0 {
 		r = r[i+3:]
 	}
