@@ -16,7 +16,7 @@ const serviceBusAPI = "2021-11-01"
 
 func newServiceBusCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "servicebus", Short: "Manage Service Bus namespaces, entities and messages (like az servicebus)"}
-	cmd.AddCommand(newServiceBusMessageCmd())
+	cmd.AddCommand(newServiceBusMessageCmd(), newSASTokenCmd())
 	cmd.AddCommand(sbNamespaceCmd(), sbQueueCmd(), sbTopicCmd())
 	return cmd
 }
