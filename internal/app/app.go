@@ -34,6 +34,7 @@ import (
 	"github.com/keyward/keyward/internal/identity/graphhttp"
 	"github.com/keyward/keyward/internal/identity/oauthhttp"
 	"github.com/keyward/keyward/internal/keybinding"
+	"github.com/keyward/keyward/internal/logic"
 	"github.com/keyward/keyward/internal/managedidentity"
 	"github.com/keyward/keyward/internal/records"
 	"github.com/keyward/keyward/internal/seal"
@@ -76,8 +77,18 @@ type App struct {
 	Namespaces *namespaces.Service
 	// Broker is the Service Bus broker.
 	Broker *servicebus.Broker
+	// Logic holds integration service environments and workflows (logic.go).
+	Logic *logic.Service
 
 	vaultHTTP *vaulthttp.Handler
+
+	// The server certificate's TLS configuration, shared by HTTPS and AMQP.
+	tlsOnce sync.Once
+	tlsCfg  *tls.Config
+	tlsErr  error
+
+	// AMQP listeners and their serving goroutines (see amqp.go).
+	amqp amqpState
 
 	boot bootstrap
 	conn connfile.Connection
@@ -420,7 +431,14 @@ func (a *App) serverNames() []string {
 	}
 }
 
+// tlsConfig returns the server certificate's TLS configuration (made once,
+// shared by every TLS listener).
 func (a *App) tlsConfig() (*tls.Config, error) {
+	a.tlsOnce.Do(func() { a.tlsCfg, a.tlsErr = a.makeTLSConfig() })
+	return a.tlsCfg, a.tlsErr
+}
+
+func (a *App) makeTLSConfig() (*tls.Config, error) {
 	var cert tls.Certificate
 	var err error
 	if a.cfg.TLSCertFile != "" {
@@ -462,7 +480,7 @@ func (a *App) buildHTTP() error {
 	router.HandleWildcard("servicebus", func(name string) http.Handler {
 		return httpx.Wrap("servicebus", a.serviceBusHTTP(name), hl, m)
 	})
-	router.Handle("management", httpx.Wrap("management", armhttp.New(a.ARM, a.Identity, a.armAudiences(), a.hostURL("management"), a.loginBase(), a.boot.TenantID), hl, m))
+	router.Handle("management", httpx.Wrap("management", a.logicCallbacks(armhttp.New(a.ARM, a.Identity, a.armAudiences(), a.hostURL("management"), a.loginBase(), a.boot.TenantID)), hl, m))
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -625,11 +643,16 @@ func (a *App) bootstrap(ctx context.Context) error {
 		AMQPPlainAddr:           amqpPlain,
 		CAFile:                  filepath.Join(a.cfg.DataDir, "ca.pem"),
 	}
+	return a.writeConnection()
+}
+
+// writeConnection writes connection.json from a.conn.
+func (a *App) writeConnection() error {
 	b, err := json.MarshalIndent(a.conn, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'), 0o600)
+	return writeFileAtomic(filepath.Join(a.cfg.DataDir, connfile.Name), append(b, '\n'), 0o600)
 }
 
 // Hosts returns the host names keyward serves that a hosts file needs, for

@@ -51,5 +51,5 @@ func (a *App) openServices(ctx context.Context) error {
 		return err
 	}
 	a.ARM.Register(sbarm.New(a.Namespaces, a.Broker, a.clock.Now))
-	return nil
+	return a.openLogic(ctx)
 }

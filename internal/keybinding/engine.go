@@ -55,10 +55,26 @@ type Info struct {
 }
 
 type binding struct {
-	mu       sync.Mutex // serializes checks and updates
+	mu       sync.Mutex // serializes checks and updates; guards rec and watchers
 	rec      record
 	dk       atomic.Pointer[seal.DataKey]
+	refs     atomic.Pointer[[]KeyRef] // a copy of rec.Keys for lock-free readers
 	watchers []func(Status)
+}
+
+// setKeys replaces the binding's key list (b.mu held).
+func (b *binding) setKeys(keys []KeyRef) {
+	b.rec.Keys = keys
+	cp := append([]KeyRef(nil), keys...)
+	b.refs.Store(&cp)
+}
+
+// keys returns the binding's key list without locking.
+func (b *binding) keys() []KeyRef {
+	if p := b.refs.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Config configures an Engine.
@@ -130,6 +146,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	for _, r := range recs {
 		b := &binding{rec: r}
+		b.setKeys(r.Keys)
 		e.mu.Lock()
 		e.bindings[strings.ToLower(r.ResourceID)] = b
 		e.mu.Unlock()
@@ -363,7 +380,7 @@ func (e *Engine) SetKeys(ctx context.Context, resourceID string, keys []KeyRef, 
 		return err
 	}
 	old := b.rec
-	b.rec.Keys = keys
+	b.setKeys(keys)
 	b.rec.Principals = principals
 	b.rec.Envelope = env
 	b.rec.States = states
@@ -372,6 +389,7 @@ func (e *Engine) SetKeys(ctx context.Context, resourceID string, keys []KeyRef, 
 	b.rec.UpdatedAt = now.UTC()
 	if err := e.persist(ctx, b); err != nil {
 		b.rec = old
+		b.setKeys(old.Keys)
 		return err
 	}
 	for _, k := range keys {
@@ -718,7 +736,7 @@ func (e *Engine) pollLoop(ctx context.Context) {
 		e.mu.RLock()
 		ids := make([]string, 0, len(e.bindings))
 		for id, b := range e.bindings {
-			if len(b.rec.Keys) > 0 {
+			if len(b.keys()) > 0 {
 				ids = append(ids, id)
 			}
 		}
@@ -737,7 +755,7 @@ func (e *Engine) onEvent(ev Event) {
 	e.mu.RLock()
 	var ids []string
 	for id, b := range e.bindings {
-		for _, k := range b.rec.Keys {
+		for _, k := range b.keys() {
 			if strings.EqualFold(k.VaultName(), ev.VaultName) && (ev.KeyName == "" || strings.EqualFold(k.KeyName, ev.KeyName)) {
 				ids = append(ids, id)
 				break
