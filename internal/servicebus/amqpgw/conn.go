@@ -349,13 +349,17 @@ func (cs *connState) guardOnClose(opts *amqp.IncomingOptions, path, right string
 
 // replyLink accepts a receiver link for RPC replies ($cbs or $management):
 // replies are routed to it by its target address, which requests name as
-// their reply-to.
+// their reply-to. A link without a target address (the JavaScript and
+// .NET SDKs leave it empty) is known by its link name, which those SDKs
+// put in reply-to.
 func (cs *connState) replyLink(l *amqp.OutgoingLink) (*amqp.OutgoingOptions, error) {
-	t := l.Attach().Target
-	if t == nil || t.Address == "" {
-		return nil, &amqp.Error{Condition: amqp.CondInvalidField, Description: "a reply link needs a target address (the requests' reply-to)"}
+	addr := l.Name()
+	if t := l.Attach().Target; t != nil && t.Address != "" {
+		addr = t.Address
 	}
-	addr := t.Address
+	if addr == "" {
+		return nil, &amqp.Error{Condition: amqp.CondInvalidField, Description: "a reply link needs a target address or a name (the requests' reply-to)"}
+	}
 	cs.mu.Lock()
 	if _, dup := cs.replyLinks[addr]; dup {
 		cs.mu.Unlock()

@@ -176,7 +176,14 @@ func (cs *connState) attachReceiver(ctx context.Context, l *amqp.OutgoingLink, a
 		if echo == "" {
 			echo = sess.ID()
 		}
-		src.Filter[sessionFilterName] = amqp.Described{Descriptor: sessionFilterCode, Value: echo}
+		// Echo in the shape the client used: Go and .NET send a described
+		// filter, the JavaScript SDK (rhea) a plain string it compares with ===.
+		switch att.Source.Filter[sessionFilterName].(type) {
+		case amqp.Described, *amqp.Described:
+			src.Filter[sessionFilterName] = amqp.Described{Descriptor: sessionFilterCode, Value: echo}
+		default:
+			src.Filter[sessionFilterName] = echo
+		}
 		reply.Source = &src
 		reply.Properties = map[amqp.Symbol]any{propLockedUntilUTC: dotnetTicks(sess.LockedUntil())}
 	}
