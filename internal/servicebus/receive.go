@@ -428,7 +428,14 @@ func (n *Namespace) Settle(ctx context.Context, path string, tokens []uuid.UUID,
 		}
 		lq.mu.Unlock()
 	}
-	p := n.newPlan(dk, now, d.Kind != DispositionAbandon && d.Kind != DispositionRelease)
+	// Defer and dead-letter change where a message lives and are synced
+	// before they are confirmed. A completion is written without its own
+	// sync: it becomes durable with the next synced write (any send) or
+	// flush, and a crash before that redelivers the message, which
+	// peek-lock's at-least-once contract allows. Abandon and release only
+	// touch in-memory locks.
+	sync := d.Kind == DispositionDefer || d.Kind == DispositionDeadLetter
+	p := n.newPlan(dk, now, sync)
 	for _, l := range ls {
 		if err := n.planSettle(ctx, p, lq, l, d, props, now); err != nil {
 			p.abort()
