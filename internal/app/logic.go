@@ -59,6 +59,7 @@ func (a *App) logicCallbacks(next http.Handler) http.Handler {
 // logicVaults answers the ISEs' questions about key vaults.
 type logicVaults struct{ v *vault.Service }
 
+// Vault implements logic.Vaults.
 func (l logicVaults) Vault(ctx context.Context, name string) (logic.VaultInfo, error) {
 	v, err := l.v.GetVault(ctx, vault.Caller{ObjectID: "keyward", ClientIP: "keyward"}, vault.VaultRef{Name: name})
 	if err != nil {
@@ -68,6 +69,7 @@ func (l logicVaults) Vault(ctx context.Context, name string) (logic.VaultInfo, e
 		PurgeProtection: v.EnablePurgeProtection, RBAC: v.EnableRbacAuthorization}, nil
 }
 
+// Subscribe implements logic.Vaults.
 func (l logicVaults) Subscribe(fn func(string)) func() {
 	return l.v.Subscribe(func(e vault.Event) { fn(e.VaultName) })
 }
@@ -83,6 +85,7 @@ type logicServiceBus struct {
 	now    func() time.Time
 }
 
+// Send implements logic.ServiceBus.
 func (l logicServiceBus) Send(ctx context.Context, conn logic.ServiceBusConnection, entity string, msg logic.ServiceBusMessage) error {
 	name, ok := strings.CutSuffix(conn.Host, "."+l.suffix)
 	if !ok || name == "" || strings.Contains(name, ".") {
