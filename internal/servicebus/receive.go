@@ -338,9 +338,14 @@ type Disposition struct {
 	// Properties are application properties to add or replace
 	// (abandon, defer, dead-letter).
 	Properties map[string]any
+	// Durable makes a completion synced before Settle returns (for
+	// receive-and-delete, whose at-most-once contract needs the deletion on
+	// disk before the message is handed out).
+	Durable bool
 }
 
-// Complete settles a locked message by deleting it durably.
+// Complete settles a locked message by deleting it (durable with the next
+// synced write; see Settle).
 func (n *Namespace) Complete(ctx context.Context, path string, token uuid.UUID) error {
 	return n.Settle(ctx, path, []uuid.UUID{token}, Disposition{Kind: DispositionComplete})
 }
@@ -434,7 +439,7 @@ func (n *Namespace) Settle(ctx context.Context, path string, tokens []uuid.UUID,
 	// flush, and a crash before that redelivers the message, which
 	// peek-lock's at-least-once contract allows. Abandon and release only
 	// touch in-memory locks.
-	sync := d.Kind == DispositionDefer || d.Kind == DispositionDeadLetter
+	sync := d.Kind == DispositionDefer || d.Kind == DispositionDeadLetter || d.Durable
 	p := n.newPlan(dk, now, sync)
 	for _, l := range ls {
 		if err := n.planSettle(ctx, p, lq, l, d, props, now); err != nil {

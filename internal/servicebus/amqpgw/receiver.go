@@ -282,22 +282,48 @@ func (rl *receiverLink) onDrain(ctx context.Context) {
 }
 
 // deliver sends msgs in order; those the link has no credit for are
-// released. It returns false once the link is gone.
+// released. In receive-and-delete mode the messages are deleted (durably)
+// before they are sent, so that a client that has one never finds it still
+// in the entity; one the link then fails to take is lost, as
+// receive-and-delete's at-most-once contract allows. It returns false once
+// the link is gone.
 func (rl *receiverLink) deliver(ctx context.Context, msgs []*servicebus.ReceivedMessage) bool {
-	var sent []uuid.UUID
+	if rl.rad {
+		if n := int(rl.l.Credit()); n < len(msgs) {
+			rl.release(ctx, msgs[n:])
+			msgs = msgs[:n]
+		}
+		toks := make([]uuid.UUID, len(msgs))
+		for i, m := range msgs {
+			toks[i] = m.LockToken
+		}
+		if len(toks) > 0 {
+			if err := rl.ns.Settle(context.WithoutCancel(ctx), rl.path, toks, servicebus.Disposition{Kind: servicebus.DispositionComplete, Durable: true}); err != nil {
+				rl.cs.g.log.Debug("amqp receive-and-delete: delete failed", "path", rl.path, "err", err)
+				rl.release(ctx, msgs)
+				return ctx.Err() == nil
+			}
+		}
+	}
 	alive := true
 	for i, m := range msgs {
 		payload, err := encodeOutbound(m, outOptions{locked: !rl.rad})
 		if err != nil {
 			// Sending it again would fail again: stop the link rather than
 			// spin on the message.
-			rl.release(ctx, msgs[i:])
+			if !rl.rad {
+				rl.release(ctx, msgs[i:])
+			}
 			rl.l.Close(&amqp.Error{Condition: amqp.CondInternalError, Description: fmt.Sprintf("message %d cannot be encoded", m.SequenceNumber)})
 			alive = false
 			break
 		}
 		if err := rl.l.TrySendPayload(payload, 0, lockTokenTag(m.LockToken), rl.rad); err != nil {
-			rl.release(ctx, msgs[i:])
+			if rl.rad {
+				rl.cs.g.log.Warn("amqp receive-and-delete: deleted messages not delivered", "path", rl.path, "count", len(msgs)-i, "err", err)
+			} else {
+				rl.release(ctx, msgs[i:])
+			}
 			switch {
 			case errors.Is(err, amqp.ErrNoCredit):
 			case errors.Is(err, amqp.ErrMessageTooLarge):
@@ -308,12 +334,6 @@ func (rl *receiverLink) deliver(ctx context.Context, msgs []*servicebus.Received
 				alive = false
 			}
 			break
-		}
-		sent = append(sent, m.LockToken)
-	}
-	if rl.rad && len(sent) > 0 {
-		if err := rl.ns.Settle(context.WithoutCancel(ctx), rl.path, sent, servicebus.Disposition{Kind: servicebus.DispositionComplete}); err != nil {
-			rl.cs.g.log.Debug("amqp receive-and-delete: complete failed", "path", rl.path, "err", err)
 		}
 	}
 	return alive && ctx.Err() == nil
