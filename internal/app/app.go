@@ -655,16 +655,3 @@ func (a *App) writeConnection() error {
 	return writeFileAtomic(filepath.Join(a.cfg.DataDir, connfile.Name), append(b, '\n'), 0o600)
 }
 
-// Hosts returns the host names keyward serves that a hosts file needs, for
-// the given vault and namespace names.
-func (a *App) Hosts(vaults, namespaces []string) []string {
-	d := a.cfg.Domain
-	out := []string{"login." + d, "management." + d, "graph." + d}
-	for _, v := range vaults {
-		out = append(out, v+".vault."+d)
-	}
-	for _, n := range namespaces {
-		out = append(out, n+".servicebus."+d)
-	}
-	return out
-}
