@@ -654,4 +654,3 @@ func (a *App) writeConnection() error {
 	}
 	return writeFileAtomic(filepath.Join(a.cfg.DataDir, connfile.Name), append(b, '\n'), 0o600)
 }
-
