@@ -43,7 +43,7 @@ func rsaJWK(k *rsa.PrivateKey) *azkeys.JSONWebKey {
 	}
 }
 
-const vectorDir = "../../../../shared/testvectors/wycheproof"
+const vectorDir = "../../keycrypto/testdata/wycheproof"
 
 type wycheproofFile struct {
 	Algorithm  string `json:"algorithm"`
