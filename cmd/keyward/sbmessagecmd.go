@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -21,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward/internal/client"
+	"github.com/keyward/keyward/internal/servicebus/namespaces"
 )
 
 // sbAPIVersion is the Microsoft.ServiceBus api-version the CLI speaks.
@@ -146,12 +145,7 @@ func findNamespace(ctx context.Context, c *client.Client, name, group string) (s
 
 // token signs a namespace-wide shared access signature.
 func (s *sbREST) token() string {
-	sr := strings.ToLower(url.QueryEscape(s.base + "/"))
-	se := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
-	m := hmac.New(sha256.New, []byte(s.key))
-	m.Write([]byte(sr + "\n" + se))
-	sig := url.QueryEscape(base64.StdEncoding.EncodeToString(m.Sum(nil)))
-	return "SharedAccessSignature sr=" + sr + "&sig=" + sig + "&se=" + se + "&skn=" + s.keyName
+	return namespaces.SignSAS(s.base+"/", s.keyName, s.key, time.Now().Add(time.Hour))
 }
 
 func (s *sbREST) do(ctx context.Context, method, path string, hdr http.Header, body []byte) (*http.Response, []byte, error) {

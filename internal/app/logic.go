@@ -2,14 +2,9 @@ package app
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -92,12 +87,7 @@ func (l logicServiceBus) Send(ctx context.Context, conn logic.ServiceBusConnecti
 		return fmt.Errorf("the connection string's endpoint %s is not a keyward Service Bus namespace (*.%s)", conn.Host, l.suffix)
 	}
 	entity = strings.Trim(entity, "/")
-	sr := url.QueryEscape("sb://" + conn.Host + "/" + entity)
-	se := strconv.FormatInt(l.now().Add(5*time.Minute).Unix(), 10)
-	m := hmac.New(sha256.New, []byte(conn.Key))
-	m.Write([]byte(sr + "\n" + se))
-	sig := url.QueryEscape(base64.StdEncoding.EncodeToString(m.Sum(nil)))
-	token := "SharedAccessSignature sr=" + sr + "&sig=" + sig + "&se=" + se + "&skn=" + url.QueryEscape(conn.KeyName)
+	token := namespaces.SignSAS("sb://"+conn.Host+"/"+entity, conn.KeyName, conn.Key, l.now().Add(5*time.Minute))
 	grant, err := l.ns.VerifySAS(ctx, name, token)
 	if err != nil {
 		return fmt.Errorf("unauthorized: the connection string's key is not valid for namespace %s: %w", name, err)
