@@ -26,6 +26,7 @@ type DataKey struct {
 type dataKeyState struct {
 	mu   sync.RWMutex
 	key  *[DataKeySize]byte // nil once destroyed; a pointer so fmt never prints it
+	xkey *[32]byte          // the XAES record key derived from key; nil once destroyed
 	rand io.Reader          // nil means crypto/rand; set only by tests
 }
 
@@ -53,7 +54,13 @@ func newDataKey(r io.Reader) (*DataKey, error) {
 func dataKeyFrom(id [DataKeyIDSize]byte, key []byte) *DataKey {
 	kb := new([DataKeySize]byte)
 	copy(kb[:], key)
-	return &DataKey{id: id, idHex: hex.EncodeToString(id[:]), st: &dataKeyState{key: kb}}
+	xb := new([32]byte)
+	// HKDF-SHA256 with a fixed 32-byte output cannot fail.
+	if xk, err := deriveKey(key, nil, recordXAESKeyInfo, 32); err == nil {
+		copy(xb[:], xk)
+		clear(xk)
+	}
+	return &DataKey{id: id, idHex: hex.EncodeToString(id[:]), st: &dataKeyState{key: kb, xkey: xb}}
 }
 
 // ID returns the lower-case hex of the data key's 16-byte id. The id is not secret.
@@ -74,6 +81,10 @@ func (k *DataKey) Destroy() {
 	if k.st.key != nil {
 		clear(k.st.key[:])
 		k.st.key = nil
+	}
+	if k.st.xkey != nil {
+		clear(k.st.xkey[:])
+		k.st.xkey = nil
 	}
 	k.st.mu.Unlock()
 }
@@ -131,23 +142,32 @@ func keyCheckMatches(key []byte, id [DataKeyIDSize]byte, want []byte) bool {
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
-// recordAEAD derives the AEAD of one record from k and the record's salt.
-func (k *DataKey) recordAEAD(salt []byte) (cipher.AEAD, error) {
+// recordAEAD returns the AEAD and GCM nonce of one record of algorithm alg
+// from its header fields: the HKDF salt and nonce (algorithm 1) or the XAES
+// nonce (algorithm 2).
+func (k *DataKey) recordAEAD(alg byte, hdr []byte) (cipher.AEAD, []byte, error) {
 	if k == nil || k.st == nil {
-		return nil, ErrDestroyed
+		return nil, nil, ErrDestroyed
 	}
 	k.st.mu.RLock()
+	defer k.st.mu.RUnlock()
 	if k.st.key == nil {
-		k.st.mu.RUnlock()
-		return nil, ErrDestroyed
+		return nil, nil, ErrDestroyed
 	}
-	rk, err := deriveKey(k.st.key[:], salt, recordKeyInfo, 32)
-	k.st.mu.RUnlock()
-	if err != nil {
-		return nil, err
+	fields := hdr[2+DataKeyIDSize:]
+	switch alg {
+	case recordAlgXAES256GCM:
+		return newXAES(k.st.xkey, fields[:xaesNonceSize])
+	case recordAlgAES256GCMHKDF:
+		rk, err := deriveKey(k.st.key[:], fields[:recordSaltSize], recordKeyInfo, 32)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer clear(rk)
+		aead, err := newGCM(rk)
+		return aead, fields[recordSaltSize : recordSaltSize+gcmNonceSize], err
 	}
-	defer clear(rk)
-	return newGCM(rk)
+	return nil, nil, fmt.Errorf("%w: unsupported algorithm %d", ErrOpen, alg)
 }
 
 // Seal encrypts and authenticates plaintext under k, binding context (build it
@@ -157,24 +177,19 @@ func (k *DataKey) Seal(context, plaintext []byte) ([]byte, error) {
 	if k == nil || k.st == nil {
 		return nil, fmt.Errorf("seal: seal record: %w", ErrDestroyed)
 	}
-	var hdr [RecordHeaderSize]byte
+	out := make([]byte, RecordHeaderSize, RecordHeaderSize+len(plaintext)+gcmTagSize)
+	hdr := out[:RecordHeaderSize]
 	hdr[0] = recordVersion1
-	hdr[1] = recordAlgAES256GCMHKDF
+	hdr[1] = recordAlgXAES256GCM
 	copy(hdr[2:], k.id[:])
-	// salt and nonce are adjacent: draw both at once.
 	if err := readRandom(k.st.rand, hdr[2+DataKeyIDSize:]); err != nil {
 		return nil, fmt.Errorf("seal: seal record: %w", err)
 	}
-	salt := hdr[2+DataKeyIDSize : 2+DataKeyIDSize+recordSaltSize]
-	nonce := hdr[RecordHeaderSize-gcmNonceSize:]
-	aead, err := k.recordAEAD(salt)
+	aead, nonce, err := k.recordAEAD(recordAlgXAES256GCM, hdr)
 	if err != nil {
 		return nil, fmt.Errorf("seal: seal record: %w", err)
 	}
-	aad := recordAAD(hdr[:], context)
-	out := make([]byte, RecordHeaderSize, RecordHeaderSize+len(plaintext)+gcmTagSize)
-	copy(out, hdr[:])
-	return aead.Seal(out, nonce, plaintext, aad), nil
+	return aead.Seal(out, nonce, plaintext, recordAAD(hdr, context)), nil
 }
 
 // Open authenticates and decrypts a record made by Seal with the same data key
@@ -185,7 +200,7 @@ func (k *DataKey) Open(context, ciphertext []byte) ([]byte, error) {
 	if k == nil || k.st == nil {
 		return nil, fmt.Errorf("seal: open record: %w", ErrDestroyed)
 	}
-	id, err := parseRecordHeader(ciphertext)
+	id, hdrSize, err := parseRecordHeader(ciphertext)
 	if err != nil {
 		return nil, err
 	}
@@ -193,14 +208,12 @@ func (k *DataKey) Open(context, ciphertext []byte) ([]byte, error) {
 		return nil, fmt.Errorf("seal: open record: %w: sealed under another data key (%s, not %s)",
 			ErrOpen, hex.EncodeToString(id[:]), k.idHex)
 	}
-	hdr := ciphertext[:RecordHeaderSize]
-	salt := hdr[2+DataKeyIDSize : 2+DataKeyIDSize+recordSaltSize]
-	nonce := hdr[RecordHeaderSize-gcmNonceSize:]
-	aead, err := k.recordAEAD(salt)
+	hdr := ciphertext[:hdrSize]
+	aead, nonce, err := k.recordAEAD(hdr[1], hdr)
 	if err != nil {
 		return nil, fmt.Errorf("seal: open record: %w", err)
 	}
-	pt, err := aead.Open(nil, nonce, ciphertext[RecordHeaderSize:], recordAAD(hdr, context))
+	pt, err := aead.Open(nil, nonce, ciphertext[hdrSize:], recordAAD(hdr, context))
 	if err != nil {
 		return nil, fmt.Errorf("seal: open record: %w: authentication failed", ErrOpen)
 	}
@@ -212,26 +225,37 @@ func (k *DataKey) Open(context, ciphertext []byte) ([]byte, error) {
 // holding several data keys (for example across a rotation) can pick the
 // right one. Open still authenticates the whole record.
 func RecordDataKeyID(record []byte) (string, error) {
-	id, err := parseRecordHeader(record)
+	id, _, err := parseRecordHeader(record)
 	if err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(id[:]), nil
 }
 
-func parseRecordHeader(record []byte) ([DataKeyIDSize]byte, error) {
+// parseRecordHeader checks a record's version, algorithm and length and
+// returns its data key id and header size.
+func parseRecordHeader(record []byte) ([DataKeyIDSize]byte, int, error) {
 	var id [DataKeyIDSize]byte
-	if len(record) < RecordOverhead {
-		return id, fmt.Errorf("seal: open record: %w: truncated (%d bytes, need at least %d)", ErrOpen, len(record), RecordOverhead)
+	if len(record) < 2 {
+		return id, 0, fmt.Errorf("seal: open record: %w: truncated (%d bytes)", ErrOpen, len(record))
 	}
 	if record[0] != recordVersion1 {
-		return id, fmt.Errorf("seal: open record: %w: unsupported version %d", ErrOpen, record[0])
+		return id, 0, fmt.Errorf("seal: open record: %w: unsupported version %d", ErrOpen, record[0])
 	}
-	if record[1] != recordAlgAES256GCMHKDF {
-		return id, fmt.Errorf("seal: open record: %w: unsupported algorithm %d", ErrOpen, record[1])
+	var hdrSize int
+	switch record[1] {
+	case recordAlgXAES256GCM:
+		hdrSize = RecordHeaderSize
+	case recordAlgAES256GCMHKDF:
+		hdrSize = recordHeaderSizeHKDF
+	default:
+		return id, 0, fmt.Errorf("seal: open record: %w: unsupported algorithm %d", ErrOpen, record[1])
+	}
+	if len(record) < hdrSize+gcmTagSize {
+		return id, 0, fmt.Errorf("seal: open record: %w: truncated (%d bytes, need at least %d)", ErrOpen, len(record), hdrSize+gcmTagSize)
 	}
 	copy(id[:], record[2:2+DataKeyIDSize])
-	return id, nil
+	return id, hdrSize, nil
 }
 
 // recordAAD returns a fresh header||context (the AEAD forbids dst and

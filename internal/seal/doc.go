@@ -9,10 +9,12 @@
 // id) lives for a long time (for example one per Service Bus namespace). It is
 // never stored in the clear: it is wrapped under one to three KEKs (the root
 // key, vault RSA keys, later external KMSs) and only the Envelope — the data
-// key's id, a key-check value and the wraps — is stored. Each record sealed
-// with a data key gets its own AES-256-GCM key, derived with HKDF-SHA256 from
-// the data key and a fresh random 32-byte salt, so neither nonce wear-out nor
-// a counter/snapshot hazard limits how many records one data key may seal.
+// key's id, a key-check value and the wraps — is stored. Each record is
+// sealed with XAES-256-GCM (C2SP) under a record key derived once from the
+// data key, with a fresh random 192-bit nonce: XAES derives an AES-256-GCM
+// key per nonce, so neither nonce wear-out nor a counter/snapshot hazard
+// limits how many records one data key may seal, and a record costs two AES
+// blocks of key derivation rather than a hash-based KDF.
 //
 // Unwrapping happens once per data key per process (or per key poll), never
 // per record: a remote KMS costs 20-300 ms and a local RSA-2048 unwrap about
@@ -20,23 +22,44 @@
 //
 // # Record format (DataKey.Seal), version 1
 //
-// All integers are unsigned; offsets and lengths are in bytes.
+// All integers are unsigned; offsets and lengths are in bytes. Seal writes
+// algorithm 2; Open reads algorithms 1 and 2.
+//
+// Algorithm 2 (XAES-256-GCM):
 //
 //	offset  length  field
 //	0       1       version   = 0x01
-//	1       1       algorithm = 0x01 (AES-256-GCM, per-record key from HKDF-SHA256)
+//	1       1       algorithm = 0x02 (XAES-256-GCM under the record key)
 //	2       16      data key id (raw bytes; DataKey.ID is their lower-case hex)
+//	18      24      nonce, random per record
+//	42      n       ciphertext of the n-byte plaintext
+//	42+n    16      GCM tag
+//
+// The record key is HKDF-SHA256(secret = data key, salt = none,
+// info = "keyward record xaes key v1", length 32), derived when the data key
+// is loaded; the record is XAES-256-GCM (c2sp.org/XAES-256-GCM) of the
+// plaintext under the record key and the 24-byte nonce. The additional data
+// is the whole 42-byte header followed by the caller's context (see
+// Context), so the version, algorithm, data key id and nonce are all
+// authenticated and a record cannot be moved to another place (context)
+// without Open failing. RecordOverhead (58) is the size of a record minus its
+// plaintext.
+//
+// Algorithm 1 (AES-256-GCM with a per-record HKDF key; written by keyward
+// before XAES, still opened):
+//
+//	offset  length  field
+//	0       1       version   = 0x01
+//	1       1       algorithm = 0x01
+//	2       16      data key id
 //	18      32      salt, random per record
 //	50      12      nonce, random per record
 //	62      n       AES-256-GCM ciphertext of the n-byte plaintext
 //	62+n    16      GCM tag
 //
 // The record key is HKDF-SHA256(secret = data key, salt = salt,
-// info = "keyward record key v1", length 32). The additional data is the whole
-// 62-byte header followed by the caller's context (see Context), so the
-// version, algorithm, data key id, salt and nonce are all authenticated and a
-// record cannot be moved to another place (context) without Open failing.
-// RecordOverhead (78) is the size of a record minus its plaintext.
+// info = "keyward record key v1", length 32); the additional data is the
+// 62-byte header followed by the context.
 //
 // # Context encoding
 //

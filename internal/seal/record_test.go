@@ -45,8 +45,8 @@ func TestRecordHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec[0] != 0x01 || rec[1] != 0x01 {
-		t.Fatalf("version/alg = %#x/%#x, want 0x01/0x01", rec[0], rec[1])
+	if rec[0] != 0x01 || rec[1] != 0x02 {
+		t.Fatalf("version/alg = %#x/%#x, want 0x01/0x02", rec[0], rec[1])
 	}
 	if got := hex.EncodeToString(rec[2:18]); got != k.ID() {
 		t.Fatalf("id in header = %s, want %s", got, k.ID())

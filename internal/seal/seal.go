@@ -33,8 +33,9 @@ const (
 	MaxAlgorithmLen = 64
 	// MaxWrappedKeyLen is the longest wrap Ciphertext an envelope may hold, in bytes.
 	MaxWrappedKeyLen = 4096
-	// RecordHeaderSize is the size of a sealed record's header.
-	RecordHeaderSize = 2 + DataKeyIDSize + recordSaltSize + gcmNonceSize
+	// RecordHeaderSize is the size of the header of the records Seal makes
+	// (algorithm 2, XAES-256-GCM).
+	RecordHeaderSize = 2 + DataKeyIDSize + xaesNonceSize
 	// RecordOverhead is the size of a sealed record minus the size of its plaintext.
 	RecordOverhead = RecordHeaderSize + gcmTagSize
 )
@@ -75,16 +76,19 @@ var (
 const (
 	recordVersion1         = 0x01
 	recordAlgAES256GCMHKDF = 0x01
+	recordAlgXAES256GCM    = 0x02
 	recordSaltSize         = 32
+	recordHeaderSizeHKDF   = 2 + DataKeyIDSize + recordSaltSize + gcmNonceSize
 	gcmNonceSize           = 12
 	gcmTagSize             = 16
 
-	recordKeyInfo   = "keyward record key v1"
-	keyCheckInfo    = "keyward data key check v1"
-	rootKEKInfo     = "keyward root kek v1"
-	rootFPInfo      = "keyward root key fingerprint v1"
-	rootWrapAADName = "keyward root wrap v1"
-	rootFPSize      = 8
+	recordKeyInfo     = "keyward record key v1"
+	recordXAESKeyInfo = "keyward record xaes key v1"
+	keyCheckInfo      = "keyward data key check v1"
+	rootKEKInfo       = "keyward root kek v1"
+	rootFPInfo        = "keyward root key fingerprint v1"
+	rootWrapAADName   = "keyward root wrap v1"
+	rootFPSize        = 8
 )
 
 // newGCM returns AES-256-GCM with the standard 12-byte nonce and 16-byte tag,

@@ -16,7 +16,8 @@ import (
 // change needs a new format version, not a new constant.
 //
 // Inputs: a counting "random" source (0x00, 0x01, ...) gives the data key
-// 00..1f, its id 20..2f, and the record's salt 30..4f and nonce 50..5b. A
+// 00..1f, its id 20..2f, and the record's XAES nonce 30..47 (algorithm 2) or
+// salt 30..4f and nonce 50..5b (algorithm 1, katRecord). A
 // second counting source starting at 0x80 gives the root key 80..9f and the
 // root wrap's nonce a0..ab.
 const (
@@ -26,6 +27,7 @@ const (
 	katDataKeyID = "202122232425262728292a2b2c2d2e2f"
 	katRecord    = "0101202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b" +
 		"ebc865ec940d3e54cbd3e4b1861e395e90db9570dd0e5891624b8894b8709f24e628233e5826c271e2d36a"
+	katRecordXAES  = "0102202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f404142434445464780408d31a674443e12f8b07a90c666ed9bbc18758af9ba5eb28189dcfa238c405345306bb256451a3c80ad"
 	katKeyCheck    = "644c6adf1b0de2e3c00e0f4a419bae4720e283381e7a9a39a91e90e9aa0dfab1"
 	katFingerprint = "77087c73413b3377"
 	katRootWrap    = "a0a1a2a3a4a5a6a7a8a9aaab82db1612ed41d8a8d4a65084ef8d97306c101fefdc5a6fda6054c447f03e049557eda7bd20e962e70fdff08dc7684fa9"
@@ -67,13 +69,48 @@ func TestKnownAnswerRecord(t *testing.T) {
 		t.Fatalf("id = %s", dk.ID())
 	}
 	ctx := Context(katContextA, katContextB)
+	wantCtx := append(append([]byte{byte(len(katContextA))}, katContextA...), append([]byte{byte(len(katContextB))}, katContextB...)...)
+	if !bytes.Equal(ctx, wantCtx) {
+		t.Fatalf("Context encoding = %x, want %x", ctx, wantCtx)
+	}
 	rec, err := dk.Seal(ctx, []byte(katPlaintext))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkHex(t, "record", rec, katRecord)
+	checkHex(t, "record", rec, katRecordXAES)
 
-	// The same record built from the package documentation with the standard
+	// The same record built from the package documentation: the record key
+	// from HKDF, then XAES-256-GCM (checked against its own C2SP vectors in
+	// TestXAESVectors).
+	key, id, nonce := seq(0x00, 32), seq(0x20, 16), seq(0x30, 24)
+	hdr := append(append([]byte{0x01, 0x02}, id...), nonce...)
+	xk, err := hkdf.Key(sha256.New, key, nil, "keyward record xaes key v1", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, n, err := newXAES((*[32]byte)(xk), nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := aead.Seal(bytes.Clone(hdr), n, []byte(katPlaintext), append(bytes.Clone(hdr), wantCtx...))
+	if !bytes.Equal(rec, want) {
+		t.Errorf("record differs from the documented construction:\n got %x\nwant %x", rec, want)
+	}
+	pt, err := dk.Open(ctx, unhex(t, katRecordXAES))
+	if err != nil || string(pt) != katPlaintext {
+		t.Fatalf("KAT record does not open: %q, %v", pt, err)
+	}
+}
+
+// TestKnownAnswerRecordHKDF keeps records of algorithm 1 (per-record
+// HKDF-SHA256 keys, written by earlier versions) opening.
+func TestKnownAnswerRecordHKDF(t *testing.T) {
+	dk, err := newDataKey(&countingReader{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := Context(katContextA, katContextB)
+	// The constant, built from the package documentation with the standard
 	// library alone.
 	key, id, salt, nonce := seq(0x00, 32), seq(0x20, 16), seq(0x30, 32), seq(0x50, 12)
 	hdr := append(append(append([]byte{0x01, 0x01}, id...), salt...), nonce...)
@@ -83,19 +120,16 @@ func TestKnownAnswerRecord(t *testing.T) {
 	}
 	block, _ := aes.NewCipher(rk)
 	gcm, _ := cipher.NewGCM(block)
-	wantCtx := append(append([]byte{byte(len(katContextA))}, katContextA...), append([]byte{byte(len(katContextB))}, katContextB...)...)
-	if !bytes.Equal(ctx, wantCtx) {
-		t.Fatalf("Context encoding = %x, want %x", ctx, wantCtx)
-	}
-	want := gcm.Seal(bytes.Clone(hdr), nonce, []byte(katPlaintext), append(bytes.Clone(hdr), wantCtx...))
-	if !bytes.Equal(rec, want) {
-		t.Errorf("record differs from the documented construction:\n got %x\nwant %x", rec, want)
-	}
-
-	// The constant opens.
+	want := gcm.Seal(bytes.Clone(hdr), nonce, []byte(katPlaintext), append(bytes.Clone(hdr), ctx...))
+	checkHex(t, "documented record", want, katRecord)
 	pt, err := dk.Open(ctx, unhex(t, katRecord))
 	if err != nil || string(pt) != katPlaintext {
 		t.Fatalf("KAT record does not open: %q, %v", pt, err)
+	}
+	bad := unhex(t, katRecord)
+	bad[len(bad)-1] ^= 1
+	if _, err := dk.Open(ctx, bad); err == nil {
+		t.Fatal("a tampered algorithm-1 record opened")
 	}
 }
 
