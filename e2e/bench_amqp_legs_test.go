@@ -62,76 +62,92 @@ func BenchmarkAMQPLegs(b *testing.B) {
 // sendLeg sends total 1 KiB messages from senders goroutines and returns
 // messages per second.
 func sendLeg(ctx context.Context, b *testing.B, client *azservicebus.Client, body []byte, senders int, total int64) float64 {
-	{
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		start := time.Now()
-		for range senders {
-			s, err := client.NewSender("work", nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer s.Close(ctx)
-				for next.Add(1) <= total {
-					if err := s.SendMessage(ctx, &azservicebus.Message{Body: body}, nil); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		return float64(total) / time.Since(start).Seconds()
-	}
+	start := time.Now()
+	sendAll(ctx, b, client, "work", body, senders, total)()
+	return float64(total) / time.Since(start).Seconds()
 }
 
 // receiveLeg receives and completes total messages with receivers
 // goroutines and returns messages per second and the number of messages
-// seen more than once.
+// delivered more than once.
 func receiveLeg(ctx context.Context, b *testing.B, client *azservicebus.Client, receivers int, total int64) (float64, int64) {
-	{
-		var done atomic.Int64
-		var released atomic.Int64
-		var wg sync.WaitGroup
-		rctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		start := time.Now()
-		for range receivers {
-			r, err := client.NewReceiverForQueue("work", nil)
-			if err != nil {
-				b.Fatal(err)
+	start := time.Now()
+	_, redelivered := completeAll(ctx, b, client, "work", receivers, total)()
+	return float64(total) / time.Since(start).Seconds(), redelivered
+}
+
+// sendAll starts senders goroutines, each with its own sender link, that
+// together send total messages with body to queue, one SendMessage (one
+// acknowledged, durable send) at a time. The returned function waits for
+// them.
+func sendAll(ctx context.Context, b *testing.B, client *azservicebus.Client, queue string, body []byte, senders int, total int64) (wait func()) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range senders {
+		s, err := client.NewSender(queue, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer s.Close(context.WithoutCancel(ctx))
+			for next.Add(1) <= total {
+				if err := s.SendMessage(ctx, &azservicebus.Message{Body: body}, nil); err != nil {
+					b.Error(err)
+					return
+				}
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer r.Close(ctx)
-				for rctx.Err() == nil {
-					msgs, err := r.ReceiveMessages(rctx, 32, nil)
-					if err != nil {
+		}()
+	}
+	return wg.Wait
+}
+
+// completeAll starts receivers peek-lock receivers on queue that receive
+// (up to 32 at a time) and complete messages until want are completed or
+// ctx ends. The returned function waits for them and fails the benchmark
+// if fewer than want were completed; it returns how many were completed
+// and how many of those had been delivered before.
+func completeAll(ctx context.Context, b *testing.B, client *azservicebus.Client, queue string, receivers int, want int64) (wait func() (completed, redelivered int64)) {
+	var done, again atomic.Int64
+	var wg sync.WaitGroup
+	rctx, cancel := context.WithCancel(ctx)
+	for range receivers {
+		r, err := client.NewReceiverForQueue(queue, nil)
+		if err != nil {
+			cancel()
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.Close(context.WithoutCancel(ctx))
+			for rctx.Err() == nil {
+				msgs, err := r.ReceiveMessages(rctx, 32, nil)
+				if err != nil {
+					return
+				}
+				for _, m := range msgs {
+					if m.DeliveryCount > 1 {
+						again.Add(1)
+					}
+					if err := r.CompleteMessage(rctx, m, nil); err != nil {
 						return
 					}
-					for _, m := range msgs {
-						if m.DeliveryCount > 1 {
-							released.Add(1)
-						}
-						if err := r.CompleteMessage(rctx, m, nil); err != nil {
-							return
-						}
-						if done.Add(1) == total {
-							cancel()
-						}
+					if done.Add(1) == want {
+						cancel()
 					}
 				}
-			}()
-		}
+			}
+		}()
+	}
+	return func() (int64, int64) {
 		wg.Wait()
-		if done.Load() < total {
-			b.Fatalf("only %d of %d received", done.Load(), total)
+		cancel()
+		if done.Load() < want {
+			b.Fatalf("only %d of %d messages completed", done.Load(), want)
 		}
-		return float64(total) / time.Since(start).Seconds(), released.Load()
+		return done.Load(), again.Load()
 	}
 }
 

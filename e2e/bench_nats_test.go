@@ -122,66 +122,14 @@ func keywardWorkQueueRate(b *testing.B, env *testenv.Env, ns testenv.SBNamespace
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	body := make([]byte, 1024)
-	per := total / senders
-	want := int64(per * senders)
-	var received, redelivered atomic.Int64
+	want := int64(total / senders * senders)
 	start := time.Now()
-	var wg sync.WaitGroup
-	for i := 0; i < senders; i++ {
-		s, err := client.NewSender(queue, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer s.Close(context.Background())
-			for j := 0; j < per; j++ {
-				if err := s.SendMessage(ctx, &azservicebus.Message{Body: body}, nil); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	var rwg sync.WaitGroup
-	rctx, rcancel := context.WithCancel(ctx)
-	defer rcancel()
-	for i := 0; i < receivers; i++ {
-		r, err := client.NewReceiverForQueue(queue, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rwg.Add(1)
-		go func() {
-			defer rwg.Done()
-			defer r.Close(context.Background())
-			for rctx.Err() == nil {
-				msgs, err := r.ReceiveMessages(rctx, 32, nil)
-				if err != nil {
-					return
-				}
-				for _, m := range msgs {
-					if m.DeliveryCount > 1 {
-						redelivered.Add(1)
-					}
-					if err := r.CompleteMessage(rctx, m, nil); err != nil {
-						return
-					}
-					if received.Add(1) == want {
-						rcancel()
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	rwg.Wait()
-	if received.Load() < want {
-		b.Fatalf("keyward: only %d of %d messages received", received.Load(), want)
-	}
+	sent := sendAll(ctx, b, client, queue, body, senders, want)
+	completed := completeAll(ctx, b, client, queue, receivers, want)
+	sent()
+	_, redelivered := completed()
 	elapsed := time.Since(start)
-	b.Logf("keyward: %d of %d messages were delivered more than once", redelivered.Load(), want)
+	b.Logf("keyward: %d of %d messages were delivered more than once", redelivered, want)
 	return float64(want) / elapsed.Seconds()
 }
 
