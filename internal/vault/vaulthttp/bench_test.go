@@ -1,15 +1,17 @@
 package vaulthttp_test
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,10 +56,11 @@ func runWorkers(b *testing.B, n int, fn func() error) time.Duration {
 }
 
 // BenchmarkUnwrapKeyAPI measures unwrapKey (RSA-2048, RSA-OAEP-256) through
-// the HTTPS API with azkeys — token validation, authorization, audit
-// entry, TLS and JSON included — right after raw crypto/rsa decryption of
-// the same kind, at the same concurrency, and reports the throughput ratio
-// api/raw (target: at least 0.8).
+// the HTTPS API — token validation, authorization, audit entry, TLS and
+// JSON included — right after raw crypto/rsa decryption of the same kind,
+// at the same concurrency, and reports the throughput ratio api/raw
+// (target: at least 0.8); the same through azkeys (the SDK's own cost
+// included); and wrapKey through the API beside raw RSA-OAEP encryption.
 func BenchmarkUnwrapKeyAPI(b *testing.B) {
 	ctx := context.Background()
 	h := newHarness(b)
@@ -90,36 +93,64 @@ func BenchmarkUnwrapKeyAPI(b *testing.B) {
 		_, err := rsa.DecryptOAEP(sha256.New(), nil, raw, rawCT, nil)
 		return err
 	}
-	// The lean client: the same HTTPS request with a plain http.Client, so
-	// that the client's own cost (it shares the machine) stays small.
+	// The API rate is measured with a minimal HTTP/1.1 load generator (one
+	// keep-alive TLS connection per worker, a prebuilt request, the
+	// response parsed by http.ReadResponse), so that as little as possible
+	// of the shared CPU goes to the client; the azkeys rate shows what the
+	// SDK adds on top.
 	tok := h.token(owner)
-	url := h.vaultURL("kvbench") + "/keys/cmk/" + version + "/unwrapkey?api-version=2025-07-01"
-	body := []byte(`{"alg":"RSA-OAEP-256","value":"` + base64.RawURLEncoding.EncodeToString(wr.Result) + `"}`)
-	unwrapHTTP := func() error {
-		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		if err != nil {
-			return err
+	host := "kvbench.vault." + testDomain + ":" + h.port
+	prebuilt := func(op string, value []byte) []byte {
+		body := `{"alg":"RSA-OAEP-256","value":"` + base64.RawURLEncoding.EncodeToString(value) + `"}`
+		return []byte("POST /keys/cmk/" + version + "/" + op + "?api-version=2025-07-01 HTTP/1.1\r\n" +
+			"Host: " + host + "\r\n" +
+			"Authorization: Bearer " + tok + "\r\n" +
+			"Content-Type: application/json\r\n" +
+			"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	}
+	conns := make(chan *loadConn, 2*benchWorkers)
+	defer func() {
+		close(conns)
+		for c := range conns {
+			c.conn.Close()
 		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := h.client.Do(req)
-		if err != nil {
-			return err
+	}()
+	tlsConfig := h.tlsConfig.Clone()
+	tlsConfig.ServerName = "kvbench.vault." + testDomain
+	send := func(request []byte) func() error {
+		return func() error {
+			var c *loadConn
+			select {
+			case c = <-conns:
+			default:
+				conn, err := tls.Dial("tcp", h.addr, tlsConfig)
+				if err != nil {
+					return err
+				}
+				c = &loadConn{conn: conn, r: bufio.NewReader(conn)}
+			}
+			if err := c.roundTrip(request); err != nil {
+				c.conn.Close()
+				return err
+			}
+			conns <- c
+			return nil
 		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
+	}
+	unwrapHTTP := send(prebuilt("unwrapkey", wr.Result))
+	wrapHTTP := send(prebuilt("wrapkey", dek))
+	wrapRaw := func() error {
+		_, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, &raw.PublicKey, dek, nil)
 		return err
 	}
 	// Warm up connections and caches.
 	runWorkers(b, 2*benchWorkers, unwrapAPI)
 	runWorkers(b, 2*benchWorkers, unwrapHTTP)
+	runWorkers(b, 2*benchWorkers, wrapHTTP)
 	b.ResetTimer()
 	// Interleave the three in rounds so that drifting load on a shared
 	// machine affects them alike.
-	var rawTime, apiTime, sdkTime time.Duration
+	var rawTime, apiTime, sdkTime, wrapRawTime, wrapAPITime time.Duration
 	for r := range benchRounds {
 		n := b.N / benchRounds
 		if r == benchRounds-1 {
@@ -128,16 +159,20 @@ func BenchmarkUnwrapKeyAPI(b *testing.B) {
 		rawTime += runWorkers(b, n, unwrapRaw)
 		apiTime += runWorkers(b, n, unwrapHTTP)
 		sdkTime += runWorkers(b, n, unwrapAPI)
+		wrapRawTime += runWorkers(b, n, wrapRaw)
+		wrapAPITime += runWorkers(b, n, wrapHTTP)
 	}
 	b.StopTimer()
-	rawRate := float64(b.N) / rawTime.Seconds()
-	apiRate := float64(b.N) / apiTime.Seconds()
-	sdkRate := float64(b.N) / sdkTime.Seconds()
+	rate := func(d time.Duration) float64 { return float64(b.N) / d.Seconds() }
+	rawRate, apiRate, sdkRate := rate(rawTime), rate(apiTime), rate(sdkTime)
 	b.ReportMetric(rawRate, "raw-ops/s")
 	b.ReportMetric(apiRate, "api-ops/s")
 	b.ReportMetric(sdkRate, "azkeys-ops/s")
 	b.ReportMetric(apiRate/rawRate, "api/raw")
 	b.ReportMetric(sdkRate/rawRate, "azkeys/raw")
+	b.ReportMetric(rate(wrapAPITime), "wrap-api-ops/s")
+	b.ReportMetric(rate(wrapRawTime), "wrap-raw-ops/s")
+	b.ReportMetric(rate(wrapAPITime)/rate(wrapRawTime), "wrap-api/raw")
 }
 
 // BenchmarkUnwrapRawRSA is the raw side alone: crypto/rsa RSA-OAEP-256
@@ -157,4 +192,28 @@ func BenchmarkUnwrapRawRSA(b *testing.B) {
 		return err
 	})
 	b.ReportMetric(float64(b.N)/d.Seconds(), "ops/s")
+}
+
+// loadConn is one keep-alive connection of the minimal load generator.
+type loadConn struct {
+	conn *tls.Conn
+	r    *bufio.Reader
+}
+
+// roundTrip writes a prebuilt request and reads the whole response,
+// failing unless it is 200 OK.
+func (c *loadConn) roundTrip(request []byte) error {
+	if _, err := c.conn.Write(request); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return err
 }

@@ -54,6 +54,8 @@ type harness struct {
 	roles     *fakeRoles
 	tenant    string
 	client    *http.Client
+	tlsConfig *tls.Config // trusts the server's CA
+	addr      string      // the server's listening address
 	closeOnce sync.Once
 }
 
@@ -147,6 +149,8 @@ func newHarness(t testing.TB) *harness {
 	h.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	h.srv.StartTLS()
 	addr := h.srv.Listener.Addr().String()
+	h.addr = addr
+	h.tlsConfig = &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	h.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
 		TLSClientConfig:     &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12},
