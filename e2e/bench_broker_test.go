@@ -85,10 +85,10 @@ func BenchmarkDurableSendCMK(b *testing.B) {
 			recv := map[string]float64{}
 			for r := 0; r < rounds; r++ {
 				for _, name := range []string{"bench-cmk-off", "bench-cmk-on"} {
-					r := sendRate(ctx, b, nss[name], 16, body, round)
-					send[name] += r / rounds
+					rate := sendRate(ctx, b, nss[name], 16, body, round)
+					send[name] += rate / rounds
 					if name == "bench-cmk-on" {
-						sent += r * round.Seconds()
+						sent += rate * round.Seconds()
 					}
 				}
 				for _, name := range []string{"bench-cmk-off", "bench-cmk-on"} {

@@ -4,6 +4,7 @@ import (
 	"crypto/cipher"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,9 +55,11 @@ func newDataKey(r io.Reader) (*DataKey, error) {
 func dataKeyFrom(id [DataKeyIDSize]byte, key []byte) *DataKey {
 	kb := new([DataKeySize]byte)
 	copy(kb[:], key)
-	xb := new([32]byte)
-	// HKDF-SHA256 with a fixed 32-byte output cannot fail.
+	// HKDF-SHA256 with a 32-byte output does not fail; were it ever to,
+	// xkey stays nil and every XAES record operation fails (never a zero key).
+	var xb *[32]byte
 	if xk, err := deriveKey(key, nil, recordXAESKeyInfo, 32); err == nil {
+		xb = new([32]byte)
 		copy(xb[:], xk)
 		clear(xk)
 	}
@@ -157,6 +160,9 @@ func (k *DataKey) recordAEAD(alg byte, hdr []byte) (cipher.AEAD, []byte, error) 
 	fields := hdr[2+DataKeyIDSize:]
 	switch alg {
 	case recordAlgXAES256GCM:
+		if k.st.xkey == nil {
+			return nil, nil, errors.New("no record key")
+		}
 		return newXAES(k.st.xkey, fields[:xaesNonceSize])
 	case recordAlgAES256GCMHKDF:
 		rk, err := deriveKey(k.st.key[:], fields[:recordSaltSize], recordKeyInfo, 32)

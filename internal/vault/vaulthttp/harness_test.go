@@ -153,7 +153,7 @@ func newHarness(t testing.TB) *harness {
 	h.tlsConfig = &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	h.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
-		TLSClientConfig:     &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS12},
+		TLSClientConfig:     h.tlsConfig.Clone(),
 		MaxIdleConnsPerHost: 512,
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, network, addr)
