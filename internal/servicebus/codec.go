@@ -396,6 +396,11 @@ type indexEntry struct {
 	Expires int64 // unix nanoseconds; 0: never
 	Sess    uint64
 	SchedAt int64 // scheduled messages: unix nanoseconds of activation
+	// Deliveries is the message's delivery count when it is newer than the
+	// one in its record: a peek-lock delivery counts itself here, in a
+	// small write, instead of rewriting the whole sealed record. Encoded
+	// only when non-zero (entries without it read as 0).
+	Deliveries int32
 }
 
 func (x *indexEntry) encode() []byte {
@@ -405,6 +410,9 @@ func (x *indexEntry) encode() []byte {
 	e.varint(x.Expires)
 	e.uvarint(x.Sess)
 	e.varint(x.SchedAt)
+	if x.Deliveries != 0 {
+		e.varint(int64(x.Deliveries))
+	}
 	return e.b
 }
 
@@ -418,6 +426,13 @@ func decodeIndex(b []byte) (indexEntry, error) {
 	x.Expires = d.varint()
 	x.Sess = d.uvarint()
 	x.SchedAt = d.varint()
+	if d.err == nil && len(d.b) != 0 {
+		n := d.varint()
+		if n < 0 || n > math.MaxInt32 {
+			d.err = errCorrupt
+		}
+		x.Deliveries = int32(n)
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCorrupt
 	}

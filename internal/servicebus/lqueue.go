@@ -30,11 +30,14 @@ type lqueue struct {
 	removed  map[uint64]struct{} // heap entries to skip (taken out by TTL expiry)
 	sess     *sessionTable       // session-enabled main queues
 	deferred map[uint64]uint64   // deferred messages: seq → session number
-	locks    map[uint64]*msgLock // locked messages and messages with I/O in flight
-	lockDL   dlHeap              // message lock deadlines (id: seq)
-	expiry   dlHeap              // message expiries (id: seq), main queues only
-	sessDL   dlHeap              // session lock deadlines (id: session number)
-	waiters  waitQueue
+	// deliveries holds the delivery count of messages whose index entry
+	// carries a newer count than their record (see indexEntry.Deliveries).
+	deliveries map[uint64]int32
+	locks      map[uint64]*msgLock // locked messages and messages with I/O in flight
+	lockDL     dlHeap              // message lock deadlines (id: seq)
+	expiry     dlHeap              // message expiries (id: seq), main queues only
+	sessDL     dlHeap              // session lock deadlines (id: session number)
+	waiters    waitQueue
 
 	nActive   int64 // messages under activeCode (available or locked)
 	nDeferred int64 // messages under deferCode
@@ -78,9 +81,10 @@ type msgLock struct {
 func newLQueue(e *entity, sub SubQueue, active, deferred byte, sessions bool) *lqueue {
 	lq := &lqueue{
 		ns: e.ns, ent: e, sub: sub, activeCode: active, deferCode: deferred,
-		removed:  map[uint64]struct{}{},
-		deferred: map[uint64]uint64{},
-		locks:    map[uint64]*msgLock{},
+		removed:    map[uint64]struct{}{},
+		deferred:   map[uint64]uint64{},
+		deliveries: map[uint64]int32{},
+		locks:      map[uint64]*msgLock{},
 	}
 	if sessions {
 		lq.sess = newSessionTable()
@@ -210,7 +214,46 @@ func (lq *lqueue) addLoaded(ctx context.Context, dk *seal.DataKey, code byte, se
 		sess.pending++
 	}
 	lq.addMessage(code, seq, sess, false, x.Size, x.Expires)
+	if x.Deliveries > 0 {
+		lq.mu.Lock()
+		lq.deliveries[seq] = x.Deliveries
+		lq.mu.Unlock()
+	}
 	return nil
+}
+
+// countDeliveries raises rec's delivery count to the one its index entry
+// carries, if newer (see indexEntry.Deliveries).
+func (lq *lqueue) countDeliveries(seq uint64, rec *record) {
+	lq.mu.Lock()
+	n := lq.deliveries[seq]
+	lq.mu.Unlock()
+	if n > rec.DeliveryCount {
+		rec.DeliveryCount = n
+	}
+}
+
+// setDeliveries records n as the delivery count of a locked message's
+// index entry, unless the message is gone.
+func (lq *lqueue) setDeliveries(l *msgLock, n int32) {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	if lq.locks[l.seq] == l {
+		lq.deliveries[l.seq] = n
+	}
+}
+
+// lockIndexEntry is the index entry of a locked message, with its delivery
+// count set to n.
+func (lq *lqueue) lockIndexEntry(l *msgLock, n int32) indexEntry {
+	x := indexEntry{Size: l.size, Deliveries: n}
+	if lq.sub == SubQueueMain {
+		x.Expires = l.expires
+	}
+	if l.sess != nil {
+		x.Sess = l.sess.num
+	}
+	return x
 }
 
 // sessionReadyLocked queues a session for accept-next-session when it has
@@ -323,6 +366,7 @@ func (lq *lqueue) dropLocked(l *msgLock) {
 	if lq.locks[l.seq] == l {
 		delete(lq.locks, l.seq)
 	}
+	delete(lq.deliveries, l.seq)
 	lq.ns.removeLockToken(l)
 	if lq.closed {
 		return
@@ -548,6 +592,7 @@ func (lq *lqueue) process(ctx context.Context, dk *seal.DataKey, work []dueWork,
 		if l.size == 0 {
 			l.size = rec.Message.Size()
 		}
+		lq.countDeliveries(l.seq, rec)
 		p.removeMsg(lq, l)
 		claimed = append(claimed, l)
 		switch w.kind {

@@ -230,6 +230,7 @@ func (n *Namespace) deliver(ctx context.Context, dk *seal.DataKey, lq *lqueue, t
 			return nil, internalErr(n.name, "read message", err)
 		}
 		l.size = rec.Message.Size()
+		lq.countDeliveries(l.seq, rec)
 		if lq.sub == SubQueueMain {
 			l.expires = unixNano(rec.ExpiresAt)
 			if !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt) {
@@ -246,7 +247,9 @@ func (n *Namespace) deliver(ctx context.Context, dk *seal.DataKey, lq *lqueue, t
 		rec.DeliveryCount++
 		l.deliveryCount = rec.DeliveryCount
 		if mode == PeekLock {
-			if err := p.setData(e.id, l.seq, rec); err != nil {
+			// Count the delivery in the index entry (a small write), not by
+			// rewriting the message.
+			if err := p.setIndex(e.id, l.code, l.seq, lq.lockIndexEntry(l, rec.DeliveryCount)); err != nil {
 				restoreAll()
 				return nil, err
 			}
@@ -277,6 +280,7 @@ func (n *Namespace) deliver(ctx context.Context, dk *seal.DataKey, lq *lqueue, t
 			if lq.locks[l.seq] != l {
 				continue
 			}
+			lq.deliveries[l.seq] = l.deliveryCount
 			l.busy = false
 			if l.sess != nil {
 				l.until = l.sess.lockedUntil
@@ -462,6 +466,7 @@ func (n *Namespace) planSettle(ctx context.Context, p *plan, lq *lqueue, l *msgL
 		if err != nil {
 			return nil, internalErr(n.name, "read message", err)
 		}
+		lq.countDeliveries(l.seq, rec)
 		for k, v := range props {
 			if rec.ApplicationProperties == nil {
 				rec.ApplicationProperties = map[string]any{}
@@ -488,7 +493,7 @@ func (n *Namespace) planSettle(ctx context.Context, p *plan, lq *lqueue, l *msgL
 			return n.deadLetter(ctx, p, lq, l.seq, rec, ReasonMaxDeliveryCountExceeded,
 				"Message could not be consumed after "+u64s(uint64(e.maxDelivery()))+" delivery attempts.", nil)
 		}
-		if len(props) > 0 || d.Kind == DispositionRelease {
+		if len(props) > 0 {
 			rec, err := read()
 			if err != nil {
 				return err
@@ -499,6 +504,21 @@ func (n *Namespace) planSettle(ctx context.Context, p *plan, lq *lqueue, l *msgL
 			if err := p.setData(e.id, l.seq, rec); err != nil {
 				return err
 			}
+			if d.Kind == DispositionRelease {
+				// The index entry still counts the released delivery.
+				if err := p.setIndex(e.id, l.code, l.seq, lq.lockIndexEntry(l, rec.DeliveryCount)); err != nil {
+					return err
+				}
+				p.onCommit(func() { lq.setDeliveries(l, rec.DeliveryCount) })
+			}
+		} else if d.Kind == DispositionRelease {
+			// A release does not count: take the delivery back out of the
+			// index entry (a small write; the message stays as it is).
+			n := max(l.deliveryCount-1, 0)
+			if err := p.setIndex(e.id, l.code, l.seq, lq.lockIndexEntry(l, n)); err != nil {
+				return err
+			}
+			p.onCommit(func() { lq.setDeliveries(l, n) })
 		}
 		p.onCommit(unlock)
 	case DispositionDefer:
@@ -728,6 +748,7 @@ func (n *Namespace) peek(ctx context.Context, dk *seal.DataKey, lq *lqueue, from
 		if bySession && rec.SessionID != sessionID {
 			continue
 		}
+		lq.countDeliveries(seq, rec)
 		out = append(out, rec.received(seq))
 	}
 	for _, c := range curs {
