@@ -257,6 +257,9 @@ func (p *Provider) deploy(ctx context.Context, m *arm.Manager, req *arm.Request)
 		return nil, err
 	}
 	dep := &deployer{m: m, caller: req.Caller, sub: t.SubscriptionID, rg: t.ResourceGroup, base: req.BaseURL}
+	// The answer is built before the operation starts: the operation
+	// updates d as it runs.
+	accepted := deploymentJSON(d)
 	op := m.Async(req, "global", func(ctx context.Context) error {
 		defer p.done(k)
 		d.ProvisioningState = "Running"
@@ -296,7 +299,7 @@ func (p *Provider) deploy(ctx context.Context, m *arm.Manager, req *arm.Request)
 		return nil
 	})
 	op.Namespace = "Microsoft.Resources"
-	return &arm.Response{Status: 201, Body: deploymentJSON(d), Operation: op}, nil
+	return &arm.Response{Status: 201, Body: accepted, Operation: op}, nil
 }
 
 func (p *Provider) done(k string) {
