@@ -175,7 +175,7 @@ func newRoleCmd() *cobra.Command {
 				scope = "/subscriptions/" + c.Conn.SubscriptionID
 			}
 			scope = "/" + strings.Trim(scope, "/")
-			roleID := roleName
+			var roleID string
 			if _, err := uuid.Parse(roleName); err != nil {
 				var defs struct {
 					Value []struct {

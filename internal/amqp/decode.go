@@ -101,15 +101,6 @@ func (d *decoder) enter() error {
 
 func (d *decoder) leave() { d.depth-- }
 
-// peekNull consumes a null constructor if one is next.
-func (d *decoder) peekNull() bool {
-	if d.i < len(d.b) && d.b[d.i] == codeNull {
-		d.i++
-		return true
-	}
-	return false
-}
-
 // readAny reads one complete value (constructor and body).
 func (d *decoder) readAny() (any, error) {
 	c, err := d.u8()

@@ -126,7 +126,7 @@ func (m *Manager) operationStatus(req *Request) (*Response, error) {
 	if !ok {
 		return nil, Errorf(404, "OperationNotFound", "The operation '%s' could not be found.", t.Names[1])
 	}
-	if req.Caller.System == false && m.authz != nil && !m.authz.Allowed(req.Caller.ObjectID, op.ResourceID, op.Namespace+"/locations/operationresults/read") &&
+	if !req.Caller.System && m.authz != nil && !m.authz.Allowed(req.Caller.ObjectID, op.ResourceID, op.Namespace+"/locations/operationresults/read") &&
 		!m.authz.Allowed(req.Caller.ObjectID, op.ResourceID, "Microsoft.Resources/subscriptions/read") {
 		return nil, AuthorizationFailed(req.Caller, op.Namespace+"/locations/operationresults/read", op.ResourceID)
 	}

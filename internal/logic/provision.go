@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/keyward/keyward/internal/arm"
 	"github.com/keyward/keyward/internal/keybinding"
@@ -19,9 +18,6 @@ type provisioning struct {
 	kick  chan struct{}
 	stop  chan error
 	done  chan struct{}
-
-	mu  sync.Mutex
-	err *arm.Error
 }
 
 func (p *provisioning) kickNow() {

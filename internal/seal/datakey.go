@@ -122,16 +122,6 @@ func (k *DataKey) copyKey() ([]byte, error) {
 	return append(make([]byte, 0, DataKeySize), k.st.key[:]...), nil
 }
 
-// keyCheck returns the key-check value of k's key and id.
-func (k *DataKey) keyCheck() ([]byte, error) {
-	key, err := k.copyKey()
-	if err != nil {
-		return nil, err
-	}
-	defer clear(key)
-	return computeKeyCheck(key, k.id)
-}
-
 func computeKeyCheck(key []byte, id [DataKeyIDSize]byte) ([]byte, error) {
 	return deriveKey(key, id[:], keyCheckInfo, KeyCheckSize)
 }

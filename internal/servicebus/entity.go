@@ -100,8 +100,6 @@ type dedupState struct {
 	lastPrune time.Time
 }
 
-func (e *entity) name() string { return e.rec.Name }
-
 // path is the entity's address: "queue", "topic", "topic/Subscriptions/sub".
 func (e *entity) path() string {
 	if e.kind == kindSubscription {

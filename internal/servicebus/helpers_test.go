@@ -2,7 +2,6 @@ package servicebus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -246,5 +245,3 @@ func (lq *lqueue) waiting() int {
 	defer lq.mu.Unlock()
 	return len(lq.waiters.list)
 }
-
-var errAny = errors.New("any")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -171,15 +170,6 @@ func putNames(f *fakeDeployer) []string {
 		out[i] = p.Name
 	}
 	return out
-}
-
-func sortedIDs(m map[string]map[string]any) []string {
-	var ids []string
-	for k := range m {
-		ids = append(ids, k)
-	}
-	sort.Strings(ids)
-	return ids
 }
 
 func jsonOf(t testing.TB, v any) string {

@@ -165,7 +165,10 @@ func (s *Service) CreateOrUpdate(ctx context.Context, m *arm.Manager, caller arm
 }
 
 func validSKU(sku SKU) (SKU, error) {
-	name := strings.Title(strings.ToLower(sku.Name)) //nolint:staticcheck // ASCII tier names
+	name := strings.ToLower(sku.Name)
+	if name != "" {
+		name = strings.ToUpper(name[:1]) + name[1:] // tier names are ASCII
+	}
 	switch name {
 	case "Basic", "Standard":
 		sku.Capacity = 0
