@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"strings"
 	"testing"
 )
@@ -70,7 +71,16 @@ func FuzzOpenRecord(f *testing.F) {
 		seeds = append(seeds, sealed{[]byte(s.ctx), rec})
 		f.Add([]byte(s.ctx), rec)
 	}
+	// A record of algorithm 1 (per-record HKDF keys) from the known-answer
+	// vectors: the same data key opens it.
+	hkdfRec, err := hex.DecodeString(katRecord)
+	if err != nil {
+		f.Fatal(err)
+	}
+	seeds = append(seeds, sealed{Context(katContextA, katContextB), hkdfRec})
+	f.Add(Context(katContextA, katContextB), hkdfRec)
 	f.Add([]byte{}, []byte{1, 1})
+	f.Add([]byte{}, []byte{1, 2})
 	f.Fuzz(func(t *testing.T, ctx, rec []byte) {
 		_, _ = RecordDataKeyID(rec)
 		_, err := dk.Open(ctx, rec)

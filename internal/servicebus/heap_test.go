@@ -59,6 +59,7 @@ func TestWaitQueueFairnessAndHandoff(t *testing.T) {
 
 func FuzzDecodeIndexAndState(f *testing.F) {
 	f.Add((&indexEntry{Size: 10, Expires: 5, Sess: 2, SchedAt: 9}).encode())
+	f.Add((&indexEntry{Size: 10, Expires: 5, Sess: 2, Deliveries: 4}).encode())
 	f.Add(stateRecord{updated: t0, state: []byte("s")}.encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if x, err := decodeIndex(b); err == nil {
