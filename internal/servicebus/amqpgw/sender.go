@@ -14,9 +14,11 @@ import (
 const senderCredit = 256
 
 // senderLink is a link on which a client sends messages to a queue or
-// topic. Deliveries are stored in order; those that arrive while a store
-// write is running are stored together with the next one (one durable
-// write), and each is accepted only once the broker has committed it.
+// topic. Deliveries are stored in order by the link's worker goroutine
+// (started with the first delivery, ended when the link closes);
+// those that arrive while a store write is running are stored together
+// with the next one (one durable write), and each is accepted only once
+// the broker has committed it.
 type senderLink struct {
 	cs   *connState
 	ns   *servicebus.Namespace
@@ -24,7 +26,9 @@ type senderLink struct {
 
 	mu      sync.Mutex
 	pending []*amqp.Delivery
-	running bool
+	started bool
+	closed  bool
+	wake    chan struct{} // a delivery is pending (capacity 1)
 	wg      sync.WaitGroup
 }
 
@@ -67,43 +71,61 @@ func (cs *connState) attachSender(ctx context.Context, l *amqp.IncomingLink, a a
 		e, _ := mapError(err)
 		return nil, e
 	}
-	sl := &senderLink{cs: cs, ns: ns, path: a.path}
+	sl := &senderLink{cs: cs, ns: ns, path: a.path, wake: make(chan struct{}, 1)}
 	opts := &amqp.IncomingOptions{
 		Reply:      amqp.AttachReply{MaxMessageSize: uint64(maxBytes)},
 		Credit:     senderCredit,
 		OnDelivery: sl.onDelivery,
-		OnClose:    func(error) { sl.wg.Wait() },
+		OnClose: func(error) {
+			sl.mu.Lock()
+			sl.closed = true
+			sl.mu.Unlock()
+			sl.signal()
+			sl.wg.Wait()
+		},
 	}
 	cs.guardOnClose(opts, a.authPath(), rightSend, exp, l.Close)
 	return opts, nil
 }
 
-// onDelivery queues a delivery for the link's store worker.
+// signal wakes the worker.
+func (sl *senderLink) signal() {
+	select {
+	case sl.wake <- struct{}{}:
+	default:
+	}
+}
+
+// onDelivery queues a delivery for the link's worker.
 func (sl *senderLink) onDelivery(ctx context.Context, d *amqp.Delivery) {
 	sl.mu.Lock()
 	sl.pending = append(sl.pending, d)
-	if !sl.running {
-		sl.running = true
+	if !sl.started {
+		sl.started = true
 		sl.wg.Add(1)
 		go sl.work(ctx)
 	}
 	sl.mu.Unlock()
+	sl.signal()
 }
 
-// work stores queued deliveries until none is left.
+// work stores queued deliveries until the link closes (after storing what
+// was queued before it closed).
 func (sl *senderLink) work(ctx context.Context) {
 	defer sl.wg.Done()
 	for {
 		sl.mu.Lock()
-		batch := sl.pending
+		batch, closed := sl.pending, sl.closed
 		sl.pending = nil
-		if len(batch) == 0 {
-			sl.running = false
-			sl.mu.Unlock()
+		sl.mu.Unlock()
+		if len(batch) > 0 {
+			sl.store(ctx, batch)
+			continue
+		}
+		if closed {
 			return
 		}
-		sl.mu.Unlock()
-		sl.store(ctx, batch)
+		<-sl.wake
 	}
 }
 
