@@ -1,6 +1,7 @@
 package amqpgw
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +71,12 @@ func FuzzDecodeInbound(f *testing.F) {
 		}
 		var back goamqp.Message
 		if err := back.UnmarshalBinary(out); err != nil {
+			// go-amqp does not implement the decimal types (decimal32,
+			// decimal64, decimal128), which AMQP allows in a body or a
+			// property and keyward passes through unchanged.
+			if strings.Contains(err.Error(), "decimal") && strings.Contains(err.Error(), "not implemented") {
+				return
+			}
 			t.Fatalf("go-amqp cannot decode our encoding: %v", err)
 		}
 		_, _ = decodeBatch(b)
