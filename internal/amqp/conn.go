@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -161,6 +162,15 @@ func (c *Conn) serve(ctx context.Context) error {
 	go c.writeLoop()
 	err := c.readLoop()
 	return c.finish(err)
+}
+
+// handlerPanic logs a panic raised by a link callback (a bug: bad input
+// must get an error, never a panic) and closes the connection with
+// amqp:internal-error, so that one connection cannot take the server down.
+// Callbacks run without the connection's lock, so closing is safe here.
+func (c *Conn) handlerPanic(v any) {
+	c.srv.cfg.Logger.Error("amqp: panic serving a connection", "remote", c.nc.RemoteAddr().String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	c.Close(&Error{Condition: CondInternalError, Description: "internal error"})
 }
 
 // shutdown runs when the serving context is cancelled.

@@ -370,6 +370,45 @@ func TestRefusedAttach(t *testing.T) {
 	}
 }
 
+// TestHandlerPanic checks that a panic in a link handler closes that
+// connection with amqp:internal-error and leaves the server serving others.
+func TestHandlerPanic(t *testing.T) {
+	b := newTestBroker()
+	b.panicOn = "boom"
+	addr, _ := startServer(t, b, nil)
+	ctx := testCtx(t)
+	conn := dial(t, addr, nil)
+	sess, err := conn.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sess.NewSender(ctx, "boom", nil); err == nil {
+		t.Fatal("the attach whose handler panicked succeeded")
+	}
+	var ce *goamqp.ConnError
+	select {
+	case <-conn.Done():
+	case <-ctx.Done():
+		t.Fatal("the connection stayed open after a handler panic")
+	}
+	if err := conn.Err(); !errors.As(err, &ce) || ce.RemoteErr == nil || ce.RemoteErr.Condition != goamqp.ErrCondInternalError {
+		t.Fatalf("connection ended with %v, want amqp:internal-error", err)
+	}
+	// The server still serves.
+	other := dial(t, addr, nil)
+	s2, err := other.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd, err := s2.NewSender(ctx, "fine", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snd.Send(ctx, goamqp.NewMessage([]byte("x")), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRefusedConnection(t *testing.T) {
 	b := newTestBroker()
 	addr, _ := startServer(t, b, nil)

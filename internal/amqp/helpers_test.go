@@ -26,6 +26,8 @@ type testBroker struct {
 	asyncAccept bool
 	// refuse makes attaches to this address fail with the error.
 	refuse map[string]*Error
+	// panicOn makes an attach to this address panic in the handler.
+	panicOn string
 	// incomingMax announces this max-message-size on incoming links.
 	incomingMax uint64
 
@@ -108,6 +110,10 @@ func (b *testBroker) attachIncoming(ctx context.Context, l *IncomingLink) (*Inco
 	b.mu.Unlock()
 	if e != nil {
 		return nil, e
+	}
+	if b.panicOn != "" && a.Target.Address == b.panicOn {
+		var m map[string]int
+		m["boom"]++ // a handler bug: assignment to a nil map
 	}
 	q := b.queue(a.Target.Address)
 	return &IncomingOptions{

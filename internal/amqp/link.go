@@ -84,6 +84,7 @@ func newLink(s *Session, a *Attach, local uint32) *link {
 		rcvMode:      a.ReceiverSettleMode,
 	}
 	l.exec.wg = &s.c.execs
+	l.exec.onPanic = s.c.handlerPanic
 	if l.incoming {
 		l.in = &IncomingLink{l: l}
 	} else {
@@ -100,6 +101,7 @@ type executor struct {
 	q       []func()
 	running bool
 	wg      *sync.WaitGroup
+	onPanic func(v any) // a callback panicked (nil: let it crash)
 }
 
 func (x *executor) submit(f func()) bool { return x.add(f, false) }
@@ -134,8 +136,21 @@ func (x *executor) run() {
 		x.q[0] = nil
 		x.q = x.q[1:]
 		x.mu.Unlock()
-		f()
+		x.call(f)
 	}
+}
+
+// call runs one callback; a panic goes to onPanic (which ends the
+// connection) rather than taking the whole server down.
+func (x *executor) call(f func()) {
+	if x.onPanic != nil {
+		defer func() {
+			if v := recover(); v != nil {
+				x.onPanic(v)
+			}
+		}()
+	}
+	f()
 }
 
 // submit queues a callback, closing the connection if the link's queue

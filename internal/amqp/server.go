@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -306,8 +307,17 @@ func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, cfg *tls.Config)
 // the peer closed cleanly; otherwise the *Error the peer closed with,
 // ErrIdleTimeout, ErrServerClosed (ctx was cancelled), a wrapped *Error the
 // server closed with after a protocol violation, or an I/O error.
-func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
+func (s *Server) ServeConn(ctx context.Context, nc net.Conn) (err error) {
 	c := newConn(s, nc)
+	defer func() {
+		// A panic here may leave the connection's state locked: log it and
+		// drop the socket without touching that state.
+		if v := recover(); v != nil {
+			s.cfg.Logger.Error("amqp: panic serving a connection", "remote", nc.RemoteAddr().String(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			_ = nc.Close()
+			err = fmt.Errorf("amqp: panic serving the connection: %v", v)
+		}
+	}()
 	return c.serve(ctx)
 }
 

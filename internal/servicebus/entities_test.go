@@ -251,6 +251,12 @@ func TestNames(t *testing.T) {
 		{"a/b/subscriptions/s1/$DeadLetterQueue", EntityPath{Entity: "a/b", Subscription: "s1", SubQueue: SubQueueDeadLetter}, false},
 		{"t1/Subscriptions/", EntityPath{}, true},
 		{"", EntityPath{}, true},
+		// Not valid UTF-8, or letters whose lower case has another length:
+		// refused, never a panic (strings.ToLower would shift the offsets).
+		{"\xf0/SuBsCriptions/0", EntityPath{}, true},
+		{"\xff\xfe/$DeadLetterQueue", EntityPath{}, true},
+		{"İİİ/Subscriptions/s", EntityPath{}, true},
+		{"t\u212a/Subscriptions/s", EntityPath{}, true},
 	}
 	for _, c := range paths {
 		got, err := ParseEntityPath(c.in)
@@ -266,7 +272,7 @@ func TestNames(t *testing.T) {
 }
 
 func FuzzParseEntityPath(f *testing.F) {
-	for _, s := range []string{"q", "t/Subscriptions/s/$DeadLetterQueue", "q/$Transfer/$DeadLetterQueue", "//", "a/subscriptions/"} {
+	for _, s := range []string{"q", "t/Subscriptions/s/$DeadLetterQueue", "q/$Transfer/$DeadLetterQueue", "//", "a/subscriptions/", "\xf0/SuBsCriptions/0", "İ/Subscriptions/s"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

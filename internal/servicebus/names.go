@@ -37,17 +37,18 @@ type EntityPath struct {
 func ParseEntityPath(path string) (EntityPath, error) {
 	var p EntityPath
 	s := strings.TrimPrefix(path, "/")
-	lower := strings.ToLower(s)
+	// The segments match without regard to ASCII case; byte offsets stay
+	// those of s (strings.ToLower would change the length of a path that
+	// is not valid UTF-8).
 	switch {
-	case strings.HasSuffix(lower, strings.ToLower(TransferDeadLetterSuffix)):
+	case hasSuffixFold(s, TransferDeadLetterSuffix):
 		p.SubQueue = SubQueueTransferDeadLetter
 		s = s[:len(s)-len(TransferDeadLetterSuffix)]
-	case strings.HasSuffix(lower, strings.ToLower(DeadLetterSuffix)):
+	case hasSuffixFold(s, DeadLetterSuffix):
 		p.SubQueue = SubQueueDeadLetter
 		s = s[:len(s)-len(DeadLetterSuffix)]
 	}
-	lower = strings.ToLower(s)
-	if i := strings.LastIndex(lower, strings.ToLower(SubscriptionsSegment)); i > 0 {
+	if i := lastIndexFold(s, SubscriptionsSegment); i > 0 {
 		p.Entity = s[:i]
 		p.Subscription = s[i+len(SubscriptionsSegment):]
 		if err := ValidateSubscriptionName(p.Subscription); err != nil {
@@ -60,6 +61,42 @@ func ParseEntityPath(path string) (EntityPath, error) {
 		return EntityPath{}, err
 	}
 	return p, nil
+}
+
+// equalFoldASCII reports whether a and b are equal, ASCII letters compared
+// without case (other bytes exactly).
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// hasSuffixFold is strings.HasSuffix with equalFoldASCII.
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && equalFoldASCII(s[len(s)-len(suffix):], suffix)
+}
+
+// lastIndexFold is strings.LastIndex with equalFoldASCII.
+func lastIndexFold(s, sub string) int {
+	for i := len(s) - len(sub); i >= 0; i-- {
+		if equalFoldASCII(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
 }
 
 // String formats the path in its canonical spelling.
