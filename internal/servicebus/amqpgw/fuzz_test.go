@@ -1,7 +1,6 @@
 package amqpgw
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -69,15 +68,17 @@ func FuzzDecodeInbound(f *testing.F) {
 		if err != nil {
 			return // e.g. a footer the encoder refuses; never a panic
 		}
-		var back goamqp.Message
-		if err := back.UnmarshalBinary(out); err != nil {
-			// go-amqp does not implement the decimal types (decimal32,
-			// decimal64, decimal128), which AMQP allows in a body or a
-			// property and keyward passes through unchanged.
-			if strings.Contains(err.Error(), "decimal") && strings.Contains(err.Error(), "not implemented") {
-				return
-			}
-			t.Fatalf("go-amqp cannot decode our encoding: %v", err)
+		// Our own decoder reads our encoding back.
+		if _, err := decodeInbound(out); err != nil {
+			t.Fatalf("keyward cannot decode its own encoding: %v", err)
+		}
+		// What go-amqp can decode coming in, it can decode going out. (It
+		// does not implement every AMQP type — the decimal types, some
+		// described values — which AMQP allows in a body or a property
+		// and keyward passes through unchanged, as Service Bus does.)
+		var in, back goamqp.Message
+		if err := back.UnmarshalBinary(out); err != nil && in.UnmarshalBinary(b) == nil {
+			t.Fatalf("go-amqp decodes the message sent but not keyward's encoding of it: %v", err)
 		}
 		_, _ = decodeBatch(b)
 	})
