@@ -1,7 +1,13 @@
 package amqp
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
 	"reflect"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -186,6 +192,68 @@ func FuzzFrame(f *testing.F) {
 		}
 		if !equalValues(perf, perf2) || string(payload) != string(payload2) {
 			t.Fatalf("frame round trip changed:\n%#v\n%#v", perf, perf2)
+		}
+	})
+}
+
+// panicLog records whether anything logged a panic.
+type panicLog struct{ seen atomic.Bool }
+
+func (h *panicLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *panicLog) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "panic") {
+		h.seen.Store(true)
+	}
+	return nil
+}
+func (h *panicLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *panicLog) WithGroup(string) slog.Handler      { return h }
+
+// FuzzServeConn feeds arbitrary frames to a connection after a valid
+// header and open: the server answers or closes, never panics or hangs.
+func FuzzServeConn(f *testing.F) {
+	open, err := appendFrame(nil, frameTypeAMQP, 0, &Open{ContainerID: "fuzz", MaxFrameSize: 65536, ChannelMax: 10}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	seed := func(p performative) []byte {
+		b, err := appendFrame(nil, frameTypeAMQP, 0, p, nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	f.Add(seed(&begin{RemoteChannel: nil, NextOutgoingID: 0, IncomingWindow: 100, OutgoingWindow: 100}))
+	f.Add(append(seed(&begin{IncomingWindow: 100, OutgoingWindow: 100}),
+		seed(&Attach{Name: "l", Handle: 0, Role: RoleSender, Target: &Target{Address: "q"}})...))
+	f.Add([]byte{0, 0, 0, 8, 2, 0, 0, 0})
+	b := newTestBroker()
+	logs := &panicLog{}
+	srv, err := NewServer(Config{Open: b.open, AllowNoSASL: true, SASLMechanisms: []Symbol{SASLAnonymous},
+		Logger: slog.New(logs), HandshakeTimeout: time.Second, CloseTimeout: 100 * time.Millisecond})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, frames []byte) {
+		client, server := net.Pipe()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- srv.ServeConn(ctx, server) }()
+		go func() { _, _ = io.Copy(io.Discard, client) }()
+		_ = client.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = client.Write(headerAMQP[:])
+		_, _ = client.Write(open)
+		_, _ = client.Write(frames)
+		time.Sleep(time.Millisecond)
+		_ = client.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("ServeConn did not return after the client went away")
+		}
+		if logs.seen.Load() {
+			t.Fatal("the server logged a panic")
 		}
 	})
 }
