@@ -2,6 +2,8 @@ package arm
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -91,13 +93,28 @@ func (m *Manager) Async(req *Request, location string, fn func(ctx context.Conte
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		err := fn(m.ctx)
+		err := m.run(fn, op)
 		op.finish(err, m.clock.Now().UTC())
 		if err != nil && m.log != nil {
 			m.log.Info("operation failed", "operation", op.ID, "resource", op.ResourceID, "err", err)
 		}
 	}()
 	return op
+}
+
+// run calls an operation's function. A panic (a bug: bad input must get an
+// error) fails the operation with InternalServerError and is logged,
+// rather than taking the server down.
+func (m *Manager) run(fn func(context.Context) error, op *Operation) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if m.log != nil {
+				m.log.Error("operation panicked", "operation", op.ID, "resource", op.ResourceID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			}
+			err = Errorf(500, "InternalServerError", "An internal error occurred while processing the request.")
+		}
+	}()
+	return fn(m.ctx)
 }
 
 // Wait blocks until op ends or ctx is done.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -301,6 +302,7 @@ func (s *Service) StartRun(ctx context.Context, id string, inv Invocation) (stri
 	go func() {
 		defer s.wg.Done()
 		defer close(done)
+		defer st.recoverPanic(s.ctx)
 		st.execute(s.ctx)
 	}()
 	return name, done, nil
@@ -366,6 +368,28 @@ func (st *runState) execute(ctx context.Context) {
 		st.s.log.Warn("workflow run: store the run history", "workflow", st.h.ID, "run", r.Name, "err", err)
 	}
 	st.s.noteTrigger(st.h.ID, r.Trigger.Name, func(ts *TriggerState) { ts.LastStatus = status })
+}
+
+// recoverPanic ends a run whose execution panicked (a bug: a definition
+// must get an error, never a panic) as Failed with an internal error,
+// instead of letting the panic take the server down.
+func (st *runState) recoverPanic(ctx context.Context) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	r := st.run
+	st.s.log.Error("workflow run panicked", "workflow", st.h.ID, "run", r.Name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	r.Status, r.Code = StatusFailed, StatusFailed
+	r.Error = &RunError{Code: "InternalServerError", Message: "An internal error occurred while running the workflow."}
+	r.EndTime = st.s.clock.Now().UTC()
+	if st.respond != nil {
+		st.sendResponse(RunResponse{})
+	}
+	if err := st.s.saveRun(context.WithoutCancel(ctx), st.h, r, false); err != nil {
+		st.s.log.Warn("workflow run: store the run history", "workflow", st.h.ID, "run", r.Name, "err", err)
+	}
+	st.s.noteTrigger(st.h.ID, r.Trigger.Name, func(ts *TriggerState) { ts.LastStatus = StatusFailed })
 }
 
 // sendResponse answers the waiting Request trigger once; an empty response

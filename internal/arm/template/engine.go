@@ -239,7 +239,16 @@ func splitNames(names []string) []string {
 
 // parseResourceID extracts the full type and name from a resource id.
 func parseResourceID(id string) (typ, name string, ok bool) {
-	i := strings.LastIndex(strings.ToLower(id), "/providers/")
+	// Case-insensitive without strings.ToLower, which changes the length
+	// of text that is not valid UTF-8 (and so the offsets into id).
+	const marker = "/providers/"
+	i := -1
+	for j := len(id) - len(marker); j >= 0; j-- {
+		if strings.EqualFold(id[j:j+len(marker)], marker) {
+			i = j
+			break
+		}
+	}
 	if i < 0 {
 		return "", "", false
 	}
