@@ -2,6 +2,8 @@ package logic
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -114,6 +116,12 @@ func (s *Service) reschedule(id string) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() {
+				// A bug must not take the server down: stop this trigger.
+				if v := recover(); v != nil {
+					s.log.Error("workflow recurrence panicked; the trigger stops", "workflow", h.ID, "trigger", name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				}
+			}()
 			s.recur(ctx, h.ID, name, r, last)
 		}()
 	}
