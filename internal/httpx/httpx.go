@@ -6,9 +6,11 @@ package httpx
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -134,7 +136,7 @@ func Wrap(service string, h http.Handler, log *slog.Logger, m *Metrics) http.Han
 			w.Header().Set("x-ms-client-request-id", c)
 		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		h.ServeHTTP(sw, r.WithContext(ctx))
+		serve(h, sw, r.WithContext(ctx), log)
 		d := time.Since(start)
 		if m != nil {
 			m.requests.WithLabelValues(service, strconv.Itoa(sw.code)).Inc()
@@ -148,6 +150,32 @@ func Wrap(service string, h http.Handler, log *slog.Logger, m *Metrics) http.Han
 				slog.String("request_id", rid), slog.String("remote", r.RemoteAddr))
 		}
 	})
+}
+
+// serve calls h. A panic (a bug: bad input must get an error, never a
+// panic) is logged with its stack and answered with a 500 in the Azure
+// error shape when nothing was written yet, instead of net/http dropping
+// the connection.
+func serve(h http.Handler, sw *statusWriter, r *http.Request, log *slog.Logger) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		if log != nil {
+			log.Error("http handler panicked", "method", r.Method, "host", r.Host, "path", r.URL.Path,
+				"request_id", RequestID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+		if !sw.wrote {
+			WriteJSON(sw, http.StatusInternalServerError, map[string]any{"error": map[string]any{
+				"code": "InternalServerError", "message": "An internal error occurred while processing the request.",
+			}})
+		}
+	}()
+	h.ServeHTTP(sw, r)
 }
 
 type statusWriter struct {
