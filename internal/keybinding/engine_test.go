@@ -27,6 +27,8 @@ type fakeVault struct {
 	denied  map[string]bool // vault/key/objectID
 	subs    []func(Event)
 	calls   map[string]int
+	// unreachable makes GetKey fail with ErrVaultUnreachable.
+	unreachable bool
 }
 
 type fakeVersion struct {
@@ -100,6 +102,9 @@ func (f *fakeVault) GetKey(ctx context.Context, p Principal, vault, key, version
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["get"]++
+	if f.unreachable {
+		return KeyInfo{}, ErrVaultUnreachable
+	}
 	v, err := f.version(p, vault, key, version)
 	if err != nil {
 		return KeyInfo{}, err
@@ -369,8 +374,7 @@ func TestUnreachableGrace(t *testing.T) {
 	if err := h.eng.SetKeys(ctx, id, []KeyRef{ref("k1")}, principal, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	unreachable := &unreachableVault{fakeVault: h.fv}
-	h.eng.vault = unreachable
+	h.fv.set(func() { h.fv.unreachable = true })
 	h.clk.Advance(5 * time.Minute)
 	h.eng.Check(ctx, id)
 	if info, _ := h.eng.Info(id); info.Status != StatusActive {
@@ -382,7 +386,7 @@ func TestUnreachableGrace(t *testing.T) {
 		t.Fatalf("unreachable past grace: %s", info.Status)
 	}
 	// Denied is not unreachable: no grace.
-	h.eng.vault = h.fv
+	h.fv.set(func() { h.fv.unreachable = false })
 	h.eng.Check(ctx, id)
 	h.waitStatus(id, StatusActive)
 	h.fv.set(func() { h.fv.denied["kv1/k1/ns-identity"] = true })
@@ -390,12 +394,6 @@ func TestUnreachableGrace(t *testing.T) {
 	if info, _ := h.eng.Info(id); info.Status != StatusRevoked {
 		t.Fatalf("denied within grace: %s", info.Status)
 	}
-}
-
-type unreachableVault struct{ *fakeVault }
-
-func (u *unreachableVault) GetKey(ctx context.Context, p Principal, v, k, ver string) (KeyInfo, error) {
-	return KeyInfo{}, ErrVaultUnreachable
 }
 
 func lower(s string) string { return string(bytes.ToLower([]byte(s))) }
