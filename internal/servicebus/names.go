@@ -37,9 +37,9 @@ type EntityPath struct {
 func ParseEntityPath(path string) (EntityPath, error) {
 	var p EntityPath
 	s := strings.TrimPrefix(path, "/")
-	// The segments match without regard to ASCII case; byte offsets stay
-	// those of s (strings.ToLower would change the length of a path that
-	// is not valid UTF-8).
+	// The segments match without regard to case; byte offsets stay those
+	// of s (strings.ToLower would change the length of a path that is not
+	// valid UTF-8).
 	switch {
 	case hasSuffixFold(s, TransferDeadLetterSuffix):
 		p.SubQueue = SubQueueTransferDeadLetter
@@ -63,36 +63,18 @@ func ParseEntityPath(path string) (EntityPath, error) {
 	return p, nil
 }
 
-// equalFoldASCII reports whether a and b are equal, ASCII letters compared
-// without case (other bytes exactly).
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if lowerASCII(a[i]) != lowerASCII(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func lowerASCII(c byte) byte {
-	if c >= 'A' && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
-}
-
-// hasSuffixFold is strings.HasSuffix with equalFoldASCII.
+// hasSuffixFold is strings.HasSuffix without regard to case, for an ASCII
+// suffix: it compares the last len(suffix) bytes of s, so a match never
+// spans a different number of bytes.
 func hasSuffixFold(s, suffix string) bool {
-	return len(s) >= len(suffix) && equalFoldASCII(s[len(s)-len(suffix):], suffix)
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
 }
 
-// lastIndexFold is strings.LastIndex with equalFoldASCII.
+// lastIndexFold is strings.LastIndex without regard to case, for an ASCII
+// sub (byte offsets, as hasSuffixFold).
 func lastIndexFold(s, sub string) int {
 	for i := len(s) - len(sub); i >= 0; i-- {
-		if equalFoldASCII(s[i:i+len(sub)], sub) {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
 			return i
 		}
 	}
