@@ -493,32 +493,28 @@ func (n *Namespace) planSettle(ctx context.Context, p *plan, lq *lqueue, l *msgL
 			return n.deadLetter(ctx, p, lq, l.seq, rec, ReasonMaxDeliveryCountExceeded,
 				"Message could not be consumed after "+u64s(uint64(e.maxDelivery()))+" delivery attempts.", nil)
 		}
+		// A release does not count: the delivery comes back out of the
+		// count (l.deliveryCount is the count including this delivery).
+		count := l.deliveryCount
+		if d.Kind == DispositionRelease {
+			count = max(count-1, 0)
+		}
 		if len(props) > 0 {
 			rec, err := read()
 			if err != nil {
 				return err
 			}
-			if d.Kind == DispositionRelease && rec.DeliveryCount > 0 {
-				rec.DeliveryCount--
-			}
+			rec.DeliveryCount = count
 			if err := p.setData(e.id, l.seq, rec); err != nil {
 				return err
 			}
-			if d.Kind == DispositionRelease {
-				// The index entry still counts the released delivery.
-				if err := p.setIndex(e.id, l.code, l.seq, lq.lockIndexEntry(l, rec.DeliveryCount)); err != nil {
-					return err
-				}
-				p.onCommit(func() { lq.setDeliveries(l, rec.DeliveryCount) })
-			}
-		} else if d.Kind == DispositionRelease {
-			// A release does not count: take the delivery back out of the
-			// index entry (a small write; the message stays as it is).
-			n := max(l.deliveryCount-1, 0)
-			if err := p.setIndex(e.id, l.code, l.seq, lq.lockIndexEntry(l, n)); err != nil {
+		}
+		if d.Kind == DispositionRelease {
+			// Rewrite only the small index entry that carries the count.
+			if err := p.setIndex(e.id, l.code, l.seq, lq.lockIndexEntry(l, count)); err != nil {
 				return err
 			}
-			p.onCommit(func() { lq.setDeliveries(l, n) })
+			p.onCommit(func() { lq.setDeliveries(l, count) })
 		}
 		p.onCommit(unlock)
 	case DispositionDefer:
