@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -18,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/servicebus/armservicebus"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/Azure/go-amqp"
+	"github.com/coder/websocket"
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/internal/authz"
@@ -48,6 +51,31 @@ func sbTLSClient(t *testing.T, env *testenv.Env, ns testenv.SBNamespace) *azserv
 		CustomEndpoint: env.AMQPAddr(),
 		TLSConfig:      env.AMQPTLSConfig(),
 		RetryOptions:   azservicebus.RetryOptions{MaxRetries: 1, RetryDelay: 50 * time.Millisecond, MaxRetryDelay: 200 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+// sbWebSocketClient is an azservicebus client with the namespace's
+// connection string over AMQP on WebSockets (wss://<namespace>/$servicebus/websocket
+// on the HTTPS listener), as the SDK's NewWebSocketConn option documents it.
+func sbWebSocketClient(t *testing.T, env *testenv.Env, ns testenv.SBNamespace) *azservicebus.Client {
+	t.Helper()
+	hc := env.NewHTTPClient()
+	tr := hc.Transport.(*http.Transport)
+	tr.ForceAttemptHTTP2 = false // a WebSocket upgrade is HTTP/1.1
+	c, err := azservicebus.NewClientFromConnectionString(ns.ConnectionString(), &azservicebus.ClientOptions{
+		NewWebSocketConn: func(ctx context.Context, args azservicebus.NewWebSocketConnArgs) (net.Conn, error) {
+			ws, _, err := websocket.Dial(ctx, args.Host, &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{"amqp"}})
+			if err != nil {
+				return nil, err
+			}
+			return websocket.NetConn(context.Background(), ws, websocket.MessageBinary), nil
+		},
+		RetryOptions: azservicebus.RetryOptions{MaxRetries: 1, RetryDelay: 50 * time.Millisecond, MaxRetryDelay: 200 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -238,11 +266,12 @@ func TestServiceBusAMQPSDK(t *testing.T) {
 	if cf.AMQPAddr != env.AMQPAddr() || cf.AMQPPlainAddr != env.AMQPPlainAddr() || strings.HasSuffix(cf.AMQPAddr, ":0") {
 		t.Fatalf("connection.json AMQP addresses %q %q, listeners %q %q", cf.AMQPAddr, cf.AMQPPlainAddr, env.AMQPAddr(), env.AMQPPlainAddr())
 	}
-	for _, q := range []string{"plain-q", "tls-q", "entra-q"} {
+	for _, q := range []string{"plain-q", "tls-q", "entra-q", "ws-q"} {
 		ns.CreateQueue(t, q, &armservicebus.SBQueueProperties{MaxDeliveryCount: to.Ptr[int32](5)})
 	}
 	t.Run("PlainConnectionString", func(t *testing.T) { sdkScenario(t, sbPlainClient(t, env, ns), "plain-q") })
 	t.Run("TLSConnectionString", func(t *testing.T) { sdkScenario(t, sbTLSClient(t, env, ns), "tls-q") })
+	t.Run("WebSockets", func(t *testing.T) { sdkScenario(t, sbWebSocketClient(t, env, ns), "ws-q") })
 	t.Run("EntraID", func(t *testing.T) {
 		tok, err := getToken(t, admin, graphScope)
 		mustNoErr(t, "graph token", err)

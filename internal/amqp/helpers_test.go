@@ -117,7 +117,8 @@ func (b *testBroker) attachIncoming(ctx context.Context, l *IncomingLink) (*Inco
 	}
 	q := b.queue(a.Target.Address)
 	return &IncomingOptions{
-		Reply: AttachReply{MaxMessageSize: b.incomingMax, Properties: map[Symbol]any{"com.example:x": int64(7)}},
+		Reply:          AttachReply{MaxMessageSize: b.incomingMax, Properties: map[Symbol]any{"com.example:x": int64(7)}},
+		SettleOutcomes: strings.HasPrefix(a.Target.Address, "settle-first"),
 		OnDelivery: func(ctx context.Context, d *Delivery) {
 			msgs := [][]byte{d.Payload}
 			if d.Format == MessageFormatBatch {

@@ -51,6 +51,7 @@ type link struct {
 	outstanding uint32
 	partial     *Delivery
 	onDelivery  func(context.Context, *Delivery)
+	settleFirst bool // settle outcomes at once even in receiver settle mode second
 
 	// outgoing links
 	peerMaxMsgSize uint64
@@ -195,7 +196,7 @@ func (l *link) runAttach() {
 		if !l.acceptLocked(in.Reply) {
 			return
 		}
-		l.onDelivery, l.onClose = in.OnDelivery, in.OnClose
+		l.onDelivery, l.onClose, l.settleFirst = in.OnDelivery, in.OnClose, in.SettleOutcomes
 		l.maxCredit = in.Credit
 		if l.maxCredit == 0 {
 			l.maxCredit = c.srv.cfg.LinkCredit
@@ -615,7 +616,8 @@ func (d *Delivery) Modify(m *Modified) error { return d.Settle(m) }
 // *Released, *Modified) is final and returns the delivery's credit;
 // *Received may be sent any number of times before it. The disposition is
 // settled in receiver settle mode first and unsettled (awaiting the
-// peer's settlement) in mode second. It may be called from any goroutine.
+// peer's settlement) in mode second, unless the link was accepted with
+// IncomingOptions.SettleOutcomes. It may be called from any goroutine.
 // For a pre-settled delivery it does nothing. Errors: ErrAlreadySettled
 // after an outcome, an error wrapping ErrLinkClosed once the link is gone.
 func (d *Delivery) Settle(state DeliveryState) error {
@@ -641,7 +643,7 @@ func (d *Delivery) Settle(state DeliveryState) error {
 	if l.state != linkAttached {
 		return l.closedErr()
 	}
-	settled := terminal && l.rcvMode == ReceiverSettleModeFirst
+	settled := terminal && (l.rcvMode == ReceiverSettleModeFirst || l.settleFirst)
 	disp := &disposition{Role: RoleReceiver, First: d.ID, Settled: settled, State: state}
 	if !stateless(state) {
 		if err := encodable(disp); err != nil {

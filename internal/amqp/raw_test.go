@@ -305,6 +305,38 @@ func TestRawIncomingAbortAndDispositionRanges(t *testing.T) {
 	}
 }
 
+// TestRawSettleOutcomes: in receiver settle mode second an outcome is sent
+// unsettled (the peer settles first), unless the link was accepted with
+// SettleOutcomes, which settles it at once while the attach still echoes
+// mode second (Service Bus entity links, uamqp senders).
+func TestRawSettleOutcomes(t *testing.T) {
+	b := newTestBroker()
+	addr, _ := startServer(t, b, nil)
+	r, _ := rawOpen(t, addr, nil)
+	r.begin()
+	for i, tc := range []struct {
+		target  string
+		settled bool
+	}{{"plain-second", false}, {"settle-first-q", true}} {
+		h := uint32(i)
+		r.send(0, &Attach{Name: tc.target, Handle: h, Role: RoleSender, ReceiverSettleMode: ReceiverSettleModeSecond,
+			SenderSettleMode: SenderSettleModeUnsettled, Target: &Target{Address: tc.target}, Source: &Source{}})
+		a := expect[*Attach](r)
+		if a.ReceiverSettleMode != ReceiverSettleModeSecond {
+			t.Fatalf("%s: attach echoes receiver settle mode %v", tc.target, a.ReceiverSettleMode)
+		}
+		expect[*flow](r)
+		r.send(0, &transfer{Handle: h, DeliveryID: u32(h), DeliveryTag: []byte{byte(h)}, MessageFormat: u32(0), Payload: encodeMsg(t, "x")})
+		d := expect[*disposition](r)
+		if d.First != h || d.Settled != tc.settled {
+			t.Fatalf("%s: disposition %+v, want settled %v", tc.target, d, tc.settled)
+		}
+		if _, ok := d.State.(*Accepted); !ok {
+			t.Fatalf("%s: state %T", tc.target, d.State)
+		}
+	}
+}
+
 func TestRawIdleTimeoutAndHeartbeats(t *testing.T) {
 	b := newTestBroker()
 	var closedErr error

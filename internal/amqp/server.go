@@ -153,6 +153,12 @@ type IncomingOptions struct {
 	// Unless d.Settled, give it an outcome (d.Accept, d.Reject, ...) now
 	// or later from any goroutine; until then it holds one unit of credit.
 	OnDelivery func(ctx context.Context, d *Delivery)
+	// SettleOutcomes settles every outcome in the disposition that carries
+	// it, even when the peer asked for receiver settle mode second (which
+	// the attach reply still echoes). Service Bus does so on the links that
+	// send to its entities: an outcome there is final, and uamqp clients,
+	// which ask for mode second, wait for the settled disposition.
+	SettleOutcomes bool
 	// OnClose is called once when the link is gone, after its other
 	// callbacks: err is nil after a clean detach by either side, the
 	// *Error the peer or the handler detached with, or an error wrapping

@@ -15,6 +15,7 @@ type amqpState struct {
 	gw      *amqpgw.Gateway
 	tlsLn   net.Listener // --amqp-addr (amqps)
 	plainLn net.Listener // --amqp-plain-addr (amqp), nil when disabled
+	wsLn    *wsListener  // AMQP over WebSockets on the HTTPS listener
 	tlsCfg  *tls.Config
 
 	mu      sync.Mutex
@@ -76,6 +77,8 @@ func (a *App) openAMQP(ctx context.Context) error {
 		}
 		a.closers = append(a.closers, func() error { a.amqp.plainLn.Close(); return nil })
 	}
+	a.amqp.wsLn = newWSListener(a.httpLn.Addr())
+	a.closers = append(a.closers, func() error { a.amqp.wsLn.Close(); return nil })
 	// Runs before the broker and the store close (closers run in reverse).
 	a.closers = append(a.closers, func() error { a.stopAMQP(); return nil })
 	a.conn.AMQPAddr = a.AMQPAddr()
@@ -107,6 +110,7 @@ func (a *App) serveAMQP(ctx context.Context, errc chan<- error) {
 	if s.plainLn != nil {
 		serve("--amqp-plain-addr", func() error { return s.gw.Serve(sctx, s.plainLn) })
 	}
+	serve("AMQP over WebSockets", func() error { return s.gw.Serve(sctx, s.wsLn) })
 }
 
 // stopAMQP closes every AMQP connection and waits for them.

@@ -490,6 +490,11 @@ func (a *App) buildHTTP() error {
 		}
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": Version})
 	})
+	if a.amqp.wsLn != nil {
+		ws := httpx.Wrap("amqp-websocket", a.amqp.wsLn, hl, m)
+		root.Handle("GET /$servicebus/websocket", ws)
+		root.Handle("GET /$servicebus/websocket/{$}", ws)
+	}
 	root.Handle("/", router)
 	a.httpSrv = &http.Server{
 		Handler:           root,

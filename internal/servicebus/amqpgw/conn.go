@@ -48,17 +48,21 @@ type connState struct {
 	plain      *plainCred
 	claims     map[string]claim              // by lower-case audience path
 	replyLinks map[string]*amqp.OutgoingLink // RPC reply links by target address
-	receivers  map[string]*receiverLink      // entity receivers by link name
-	guarded    map[*guardedLink]struct{}     // links watched for claim expiry
-	timer      *time.Timer
-	timerAt    time.Time
-	closed     bool
+	// nodeReplies holds the first reply link attached to each RPC node
+	// ($cbs or an entity's $management), for requests without a reply-to
+	// (the C and Python uamqp clients send put-token without one).
+	nodeReplies map[string]*amqp.OutgoingLink
+	receivers   map[string]*receiverLink  // entity receivers by link name
+	guarded     map[*guardedLink]struct{} // links watched for claim expiry
+	timer       *time.Timer
+	timerAt     time.Time
+	closed      bool
 
 	replySeq atomic.Uint64 // numbers reply deliveries (their tags)
 }
 
 func newConnState(ctx context.Context, g *Gateway, c *amqp.Conn) *connState {
-	return &connState{g: g, c: c, ctx: ctx, claims: map[string]claim{}, replyLinks: map[string]*amqp.OutgoingLink{},
+	return &connState{g: g, c: c, ctx: ctx, claims: map[string]claim{}, replyLinks: map[string]*amqp.OutgoingLink{}, nodeReplies: map[string]*amqp.OutgoingLink{},
 		receivers: map[string]*receiverLink{}, guarded: map[*guardedLink]struct{}{}}
 }
 
@@ -330,7 +334,7 @@ func (cs *connState) attachOutgoing(ctx context.Context, l *amqp.OutgoingLink) (
 	}
 	switch a.kind {
 	case nodeCBS, nodeManagement:
-		return cs.replyLink(l)
+		return cs.replyLink(l, a)
 	}
 	return cs.attachReceiver(ctx, l, a)
 }
@@ -351,8 +355,9 @@ func (cs *connState) guardOnClose(opts *amqp.IncomingOptions, path, right string
 // replies are routed to it by its target address, which requests name as
 // their reply-to. A link without a target address (the JavaScript and
 // .NET SDKs leave it empty) is known by its link name, which those SDKs
-// put in reply-to.
-func (cs *connState) replyLink(l *amqp.OutgoingLink) (*amqp.OutgoingOptions, error) {
+// put in reply-to. Requests to the node without a reply-to are answered on
+// the node's first reply link.
+func (cs *connState) replyLink(l *amqp.OutgoingLink, node address) (*amqp.OutgoingOptions, error) {
 	addr := l.Name()
 	if t := l.Attach().Target; t != nil && t.Address != "" {
 		addr = t.Address
@@ -366,6 +371,10 @@ func (cs *connState) replyLink(l *amqp.OutgoingLink) (*amqp.OutgoingOptions, err
 		return nil, &amqp.Error{Condition: amqp.CondNotAllowed, Description: fmt.Sprintf("a reply link with target %q is already attached", addr)}
 	}
 	cs.replyLinks[addr] = l
+	key := node.authPath()
+	if cs.nodeReplies[key] == nil {
+		cs.nodeReplies[key] = l
+	}
 	cs.mu.Unlock()
 	return &amqp.OutgoingOptions{
 		OnClose: func(error) {
@@ -373,14 +382,21 @@ func (cs *connState) replyLink(l *amqp.OutgoingLink) (*amqp.OutgoingOptions, err
 			if cs.replyLinks[addr] == l {
 				delete(cs.replyLinks, addr)
 			}
+			if cs.nodeReplies[key] == l {
+				delete(cs.nodeReplies, key)
+			}
 			cs.mu.Unlock()
 		},
 	}, nil
 }
 
-// replyTarget returns the reply link for a request's reply-to.
-func (cs *connState) replyTarget(replyTo string) *amqp.OutgoingLink {
+// replyTarget returns the reply link for a request to node: the link its
+// reply-to names or, without a reply-to, the node's reply link.
+func (cs *connState) replyTarget(node address, replyTo string) *amqp.OutgoingLink {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	if replyTo == "" {
+		return cs.nodeReplies[node.authPath()]
+	}
 	return cs.replyLinks[replyTo]
 }

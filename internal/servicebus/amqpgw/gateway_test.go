@@ -345,3 +345,47 @@ func TestRevokedAndPlainKeyChanges(t *testing.T) {
 		t.Fatalf("connection to an unknown namespace: %v", err)
 	}
 }
+
+// TestUAMQPDialect: the C and Python uamqp clients send put-token without a
+// reply-to (the reply goes to the receiver link attached to $cbs, with the
+// request's message-id as correlation-id) and send to entities in receiver
+// settle mode second, waiting for a settled outcome.
+func TestUAMQPDialect(t *testing.T) {
+	e := startGateway(t)
+	ctx := testCtx(t)
+	s := e.dial(t, testHost, goamqp.SASLTypeAnonymous())
+	snd, err := s.NewSender(ctx, "$cbs", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := s.NewReceiver(ctx, "$cbs", &goamqp.ReceiverOptions{TargetAddress: "$cbs", Credit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aud := "sb://" + testHost + "/q"
+	err = snd.Send(ctx, &goamqp.Message{Value: sasToken("Send", time.Hour, testHost+"/q"), Properties: &goamqp.MessageProperties{MessageID: uint64(0)},
+		ApplicationProperties: map[string]any{"operation": "put-token", "type": tokenTypeSAS, "name": aud}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rcv.Receive(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Properties == nil || resp.Properties.CorrelationID != uint64(0) || resp.ApplicationProperties["status-code"] != int32(202) {
+		t.Fatalf("put-token reply %+v %v", resp.Properties, resp.ApplicationProperties)
+	}
+	_ = rcv.AcceptMessage(ctx, resp)
+
+	q, err := s.NewSender(ctx, "amqps://"+testHost+"/q", &goamqp.SenderOptions{
+		SettlementMode: goamqp.SenderSettleModeUnsettled.Ptr(), RequestedReceiverSettleMode: goamqp.ReceiverSettleModeSecond.Ptr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Send(ctx, &goamqp.Message{Data: [][]byte{[]byte("from uamqp")}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if qi, err := e.ns.GetQueue(ctx, "q"); err != nil || qi.Runtime.ActiveMessageCount != 1 {
+		t.Fatalf("queue after the send: %+v %v", qi.Runtime, err)
+	}
+}

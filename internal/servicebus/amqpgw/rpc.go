@@ -38,10 +38,11 @@ func errReply(err error) reply {
 
 // requestLink accepts a link on which the client sends requests to $cbs
 // (ns nil) or to a $management node; each request is answered on the
-// reply link its reply-to names.
+// reply link its reply-to names (or the node's, without a reply-to).
 func (cs *connState) requestLink(a address, ns *servicebus.Namespace) (*amqp.IncomingOptions, error) {
 	return &amqp.IncomingOptions{
-		Credit: 64,
+		Credit:         64,
+		SettleOutcomes: true,
 		OnDelivery: func(ctx context.Context, d *amqp.Delivery) {
 			msg, err := d.Message()
 			if err != nil {
@@ -55,20 +56,22 @@ func (cs *connState) requestLink(a address, ns *servicebus.Namespace) (*amqp.Inc
 			} else {
 				r = cs.management(ctx, a, ns, msg)
 			}
-			cs.sendReply(ctx, msg, r)
+			cs.sendReply(ctx, a, msg, r)
 		},
 	}, nil
 }
 
-// sendReply sends r to the link whose target is the request's reply-to.
-func (cs *connState) sendReply(ctx context.Context, req *amqp.Message, r reply) {
-	if req.Properties == nil || req.Properties.ReplyTo == "" {
-		cs.g.log.Debug("amqp request without reply-to dropped")
-		return
+// sendReply sends r to the link whose target is the request's reply-to,
+// or, for a request without one, to the reply link attached to node.
+func (cs *connState) sendReply(ctx context.Context, node address, req *amqp.Message, r reply) {
+	var replyTo string
+	var msgID, corrID any
+	if req.Properties != nil {
+		replyTo, msgID, corrID = req.Properties.ReplyTo, req.Properties.MessageID, req.Properties.CorrelationID
 	}
-	l := cs.replyTarget(req.Properties.ReplyTo)
+	l := cs.replyTarget(node, replyTo)
 	if l == nil {
-		cs.g.log.Debug("amqp request for an unattached reply-to dropped", "reply_to", req.Properties.ReplyTo)
+		cs.g.log.Debug("amqp reply dropped: no reply link", "reply_to", replyTo)
 		return
 	}
 	props := map[string]any{
@@ -81,12 +84,12 @@ func (cs *connState) sendReply(ctx context.Context, req *amqp.Message, r reply) 
 		props["errorCondition"] = r.cond
 	}
 	resp := amqp.Message{
-		Properties:            &amqp.Properties{CorrelationID: req.Properties.MessageID, To: req.Properties.ReplyTo},
+		Properties:            &amqp.Properties{CorrelationID: msgID, To: replyTo},
 		ApplicationProperties: props,
 		Value:                 r.body,
 	}
 	if resp.Properties.CorrelationID == nil {
-		resp.Properties.CorrelationID = req.Properties.CorrelationID
+		resp.Properties.CorrelationID = corrID
 	}
 	payload, err := resp.MarshalBinary()
 	if err != nil {

@@ -73,9 +73,10 @@ func (cs *connState) attachSender(ctx context.Context, l *amqp.IncomingLink, a a
 	}
 	sl := &senderLink{cs: cs, ns: ns, path: a.path, wake: make(chan struct{}, 1)}
 	opts := &amqp.IncomingOptions{
-		Reply:      amqp.AttachReply{MaxMessageSize: uint64(maxBytes)},
-		Credit:     senderCredit,
-		OnDelivery: sl.onDelivery,
+		SettleOutcomes: true,
+		Reply:          amqp.AttachReply{MaxMessageSize: uint64(maxBytes)},
+		Credit:         senderCredit,
+		OnDelivery:     sl.onDelivery,
 		OnClose: func(error) {
 			sl.mu.Lock()
 			sl.closed = true
