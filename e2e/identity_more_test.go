@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"math/big"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,64 @@ func TestClientCertificateCredential(t *testing.T) {
 	}
 	if _, err := getToken(t, bad, armScope); err == nil || !strings.Contains(err.Error(), "invalid_client") {
 		t.Fatalf("forged assertion: %v", err)
+	}
+}
+
+// TestADFSAuthority: the login host also serves the bootstrap tenant as an
+// AD FS authority (/adfs), the shape the Azure CLI accepts without instance
+// discovery; azidentity with tenant "adfs" (MSAL's AD FS path) gets tokens
+// there, valid for keyward's APIs.
+func TestADFSAuthority(t *testing.T) {
+	env := testenv.Start(t, nil)
+	st, body := rawCall(t, env, "", "GET", env.URL("login", "/adfs/.well-known/openid-configuration"), nil)
+	if st != 200 || !strings.Contains(string(body), `/adfs/oauth2/token"`) {
+		t.Fatalf("adfs discovery: %d %s", st, body)
+	}
+	cred, err := azidentity.NewClientSecretCredential("adfs", env.Conn.ClientID, env.Conn.ClientSecret,
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: env.HTTP, Cloud: env.Cloud()}, DisableInstanceDiscovery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := getToken(t, cred, armScope)
+	if err != nil {
+		t.Fatalf("token from the adfs authority: %v", err)
+	}
+	claims, err := env.App.Identity.ValidateToken(tok.Token, "https://management.core.windows.net/")
+	if err != nil || claims.TenantID != env.Conn.TenantID || claims.ObjectID != env.Conn.ObjectID {
+		t.Fatalf("adfs token: %+v %v", claims, err)
+	}
+	// A wrong secret is refused there too.
+	bad, _ := azidentity.NewClientSecretCredential("adfs", env.Conn.ClientID, "wrong",
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: env.HTTP, Cloud: env.Cloud()}, DisableInstanceDiscovery: true})
+	if _, err := getToken(t, bad, armScope); err == nil || !strings.Contains(err.Error(), "invalid_client") {
+		t.Fatalf("wrong secret at the adfs authority: %v", err)
+	}
+}
+
+// TestGraphServicePrincipalNamesFilter: Microsoft Graph's lambda filter on
+// servicePrincipalNames, which the Azure CLI uses to find the signed-in
+// service principal.
+func TestGraphServicePrincipalNamesFilter(t *testing.T) {
+	env := testenv.Start(t, nil)
+	tok, err := getToken(t, env.Bootstrap(t), graphScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Value []struct{ ID, AppID string }
+	}
+	graphCall(t, env, tok.Token, "GET", "/v1.0/servicePrincipals?$filter="+url.QueryEscape("servicePrincipalNames/any(c:c eq '"+env.Conn.ClientID+"')"), nil, 200, &list)
+	if len(list.Value) != 1 || list.Value[0].ID != env.Conn.ObjectID {
+		t.Fatalf("by servicePrincipalNames: %+v", list.Value)
+	}
+	graphCall(t, env, tok.Token, "GET", "/v1.0/servicePrincipals?$filter="+url.QueryEscape("servicePrincipalNames/any(c:c eq 'no-such-name')"), nil, 200, &list)
+	if len(list.Value) != 0 {
+		t.Fatalf("no match: %+v", list.Value)
+	}
+	for _, f := range []string{"servicePrincipalNames/any(c:d eq 'x')", "tags/any(c:c eq 'x')"} {
+		st, body := rawCall(t, env, tok.Token, "GET", env.URL("graph", "/v1.0/servicePrincipals?$filter="+url.QueryEscape(f)), nil)
+		if st != 400 || !strings.Contains(string(body), "Request_UnsupportedQuery") {
+			t.Fatalf("%s: %d %s", f, st, body)
+		}
 	}
 }

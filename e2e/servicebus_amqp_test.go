@@ -863,3 +863,26 @@ func TestServiceBusAMQPManyConnections(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestAMQPWebSocketEndpointRefusals: the WebSocket endpoint answers a plain
+// request and a WebSocket without an AMQP subprotocol with errors, and
+// nothing else is served on that path.
+func TestAMQPWebSocketEndpointRefusals(t *testing.T) {
+	env := testenv.Start(t, nil)
+	st, _ := rawCall(t, env, "", "GET", env.URL("management", "/$servicebus/websocket"), nil)
+	if st < 400 || st >= 500 {
+		t.Fatalf("a plain GET: %d", st)
+	}
+	hc := env.NewHTTPClient()
+	hc.Transport.(*http.Transport).ForceAttemptHTTP2 = false
+	ctx := ctxT(t)
+	ws, resp, err := websocket.Dial(ctx, env.URL("management", "/$servicebus/websocket"), &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{"mqtt"}})
+	if err == nil {
+		_, _, err = ws.Read(ctx)
+		if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+			t.Fatalf("a WebSocket without an AMQP subprotocol: %v", err)
+		}
+	} else if resp == nil || resp.StatusCode < 400 {
+		t.Fatalf("a WebSocket without an AMQP subprotocol: %v", err)
+	}
+}

@@ -26,7 +26,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newVersionCmd(), newHostsCmd(), newPrincipalCmd(), newGroupCmd(), newRoleCmd(), newDeploymentCmd(), newIdentityCmd(), newKeyVaultCmd(), newAuditCmd(), newServiceBusCmd(), newLogicCmd())
+	root.AddCommand(newServeCmd(), newVersionCmd(), newHostsCmd(), newAzCloudCmd(), newPrincipalCmd(), newGroupCmd(), newRoleCmd(), newDeploymentCmd(), newIdentityCmd(), newKeyVaultCmd(), newAuditCmd(), newServiceBusCmd(), newLogicCmd())
 	return root
 }
 

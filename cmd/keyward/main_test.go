@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,6 +79,21 @@ func TestHostsAndVersion(t *testing.T) {
 	out, err = run(t, "hosts", "--connection", conn)
 	if err != nil || !strings.Contains(out, "127.0.0.1 hosts-kv.vault.keyward.localhost\n") {
 		t.Fatalf("hosts with a vault: %v\n%s", err, out)
+	}
+	// az-cloud: the Azure CLI cloud configuration (e2e/TestAzureCLI uses it).
+	out, err = run(t, "az-cloud", "--connection", conn)
+	var cloud struct {
+		Endpoints map[string]string
+		Suffixes  map[string]string
+	}
+	if err != nil || json.Unmarshal([]byte(out), &cloud) != nil {
+		t.Fatalf("az-cloud: %v\n%s", err, out)
+	}
+	_, port, _ := net.SplitHostPort(env.Conn.HTTPSAddr)
+	if cloud.Endpoints["activeDirectory"] != strings.TrimRight(env.Conn.AuthorityHost, "/")+"/adfs" ||
+		cloud.Endpoints["resourceManager"] != env.Conn.ResourceManagerEndpoint ||
+		cloud.Suffixes["keyvaultDns"] != ".vault.keyward.localhost:"+port {
+		t.Fatalf("az-cloud output:\n%s", out)
 	}
 	out, err = run(t, "version")
 	if err != nil || !strings.HasPrefix(out, "keyward ") {

@@ -472,7 +472,9 @@ func (a *App) buildHTTP() error {
 		httpx.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{"code": "HostNotFound", "message": fmt.Sprintf("keyward serves no host named %q; hosts end in .%s", httpx.HostName(r.Host), a.cfg.Domain)}})
 	})
 	router := httpx.NewHostRouter(a.cfg.Domain, httpx.Wrap("default", fallback, hl, m))
-	router.Handle("login", httpx.Wrap("login", oauthhttp.New(a.Identity, a.loginBase(), a.clock.Now), hl, m))
+	login := oauthhttp.New(a.Identity, a.loginBase(), a.clock.Now)
+	login.ServeADFS(a.boot.TenantID)
+	router.Handle("login", httpx.Wrap("login", login, hl, m))
 	router.Handle("graph", httpx.Wrap("graph", graphhttp.New(a.Identity, a.hostURL("graph"), a.graphAudiences()), hl, m))
 	router.HandleWildcard("vault", func(name string) http.Handler {
 		return httpx.Wrap("vault", a.vaultHTTP.Handler(name), hl, m)

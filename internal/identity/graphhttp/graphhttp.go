@@ -144,12 +144,20 @@ func appJSON(a identity.Application) map[string]any {
 	}
 }
 
-func spJSON(p identity.Principal) map[string]any {
-	alt := []string{}
+// spNames are a service principal's servicePrincipalNames.
+func spNames(p identity.Principal) []string {
 	names := []string{p.AppID}
 	if p.ResourceID != "" {
-		alt = append(alt, "isExplicit=False", p.ResourceID)
 		names = append(names, "https://identity.azure.net/")
+	}
+	return names
+}
+
+func spJSON(p identity.Principal) map[string]any {
+	alt := []string{}
+	names := spNames(p)
+	if p.ResourceID != "" {
+		alt = append(alt, "isExplicit=False", p.ResourceID)
 	}
 	return map[string]any{
 		"@odata.context":         "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals/$entity",
@@ -194,13 +202,34 @@ func (h *Handler) createApp(w http.ResponseWriter, r *http.Request, c caller) {
 	httpx.WriteJSON(w, http.StatusCreated, appJSON(app))
 }
 
-var eqFilter = regexp.MustCompile(`^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$`)
+var (
+	eqFilter  = regexp.MustCompile(`^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$`)
+	anyFilter = regexp.MustCompile(`^\s*(\w+)/any\(\s*(\w+)\s*:\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*\)\s*$`)
+)
 
-// filterFunc parses the "$filter" forms keyward supports: "<field> eq '<v>'".
-func filterFunc(r *http.Request, fields map[string]func(any) string) (func(any) bool, error) {
+// filterFunc parses the "$filter" forms keyward supports: "<field> eq '<v>'"
+// for a field of fields, and "<collection>/any(c:c eq '<v>')" for a
+// collection of multi (the Azure CLI finds a service principal by
+// servicePrincipalNames that way).
+func filterFunc(r *http.Request, fields map[string]func(any) string, multi map[string]func(any) []string) (func(any) bool, error) {
 	f := r.URL.Query().Get("$filter")
 	if f == "" {
 		return func(any) bool { return true }, nil
+	}
+	if m := anyFilter.FindStringSubmatch(f); m != nil && m[2] == m[3] {
+		get, ok := multi[m[1]]
+		if !ok {
+			return nil, errUnsupportedQuery
+		}
+		want := strings.ReplaceAll(m[4], "''", "'")
+		return func(v any) bool {
+			for _, s := range get(v) {
+				if strings.EqualFold(s, want) {
+					return true
+				}
+			}
+			return false
+		}, nil
 	}
 	m := eqFilter.FindStringSubmatch(f)
 	if m == nil {
@@ -221,7 +250,7 @@ func (h *Handler) listApps(w http.ResponseWriter, r *http.Request, c caller) {
 		"appId":       func(v any) string { return v.(identity.Application).AppID },
 		"displayName": func(v any) string { return v.(identity.Application).DisplayName },
 		"id":          func(v any) string { return v.(identity.Application).ObjectID },
-	})
+	}, nil)
 	if err != nil {
 		graphError(w, r, http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query: keyward supports $filter=<appId|displayName|id> eq '<value>'.")
 		return
@@ -395,9 +424,11 @@ func (h *Handler) listSPs(w http.ResponseWriter, r *http.Request, c caller) {
 		"appId":       func(v any) string { return v.(identity.Principal).AppID },
 		"displayName": func(v any) string { return v.(identity.Principal).DisplayName },
 		"id":          func(v any) string { return v.(identity.Principal).ObjectID },
+	}, map[string]func(any) []string{
+		"servicePrincipalNames": func(v any) []string { return spNames(v.(identity.Principal)) },
 	})
 	if err != nil {
-		graphError(w, r, http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query: keyward supports $filter=<appId|displayName|id> eq '<value>'.")
+		graphError(w, r, http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query: keyward supports $filter=<appId|displayName|id> eq '<value>' and servicePrincipalNames/any(c:c eq '<value>').")
 		return
 	}
 	sps, err := h.id.Principals(r.Context(), c.claims.TenantID)

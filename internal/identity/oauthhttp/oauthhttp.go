@@ -49,22 +49,50 @@ func New(id Identity, base string, now func() time.Time) *Handler {
 	return h
 }
 
+// ServeADFS serves tenant tenantID also under the path /adfs, the
+// authority shape of an AD FS identity provider (Azure Stack Hub):
+// /adfs/.well-known/openid-configuration, /adfs/oauth2/token and
+// /adfs/discovery/keys. Clients that validate every other authority with
+// login.microsoftonline.com's instance discovery, such as the Azure CLI
+// before 2.50 (MSAL Python), skip that for an AD FS authority, so
+// `az cloud register --endpoint-active-directory https://login.<domain>:<port>/adfs`
+// makes them work against keyward. Call it before serving.
+func (h *Handler) ServeADFS(tenantID string) {
+	h.mux.HandleFunc("GET /adfs/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		h.discoveryFor(w, r, "adfs", tenantID)
+	})
+	h.mux.HandleFunc("GET /adfs/discovery/keys", h.keys)
+	h.mux.HandleFunc("POST /adfs/oauth2/token", func(w http.ResponseWriter, r *http.Request) {
+		h.tokenFor(w, r, "adfs", tenantID)
+	})
+}
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 func (h *Handler) discovery(w http.ResponseWriter, r *http.Request) {
-	t, err := h.id.Tenant(r.Context(), r.PathValue("tenant"))
+	h.discoveryFor(w, r, "", r.PathValue("tenant"))
+}
+
+// discoveryFor answers the OpenID configuration of tenant; its endpoints
+// are under /<prefix> (the tenant's id when prefix is empty).
+func (h *Handler) discoveryFor(w http.ResponseWriter, r *http.Request, prefix, tenant string) {
+	t, err := h.id.Tenant(r.Context(), tenant)
 	if err != nil {
-		h.oauthError(w, r, &identity.OAuthError{Status: 400, Code: "invalid_tenant", AADSTS: 90002, Description: "Tenant '" + r.PathValue("tenant") + "' not found."})
+		h.oauthError(w, r, &identity.OAuthError{Status: 400, Code: "invalid_tenant", AADSTS: 90002, Description: "Tenant '" + tenant + "' not found."})
 		return
 	}
 	tb := h.base + "/" + t.ID
+	tokenEndpoint, jwks := tb+"/oauth2/v2.0/token", tb+"/discovery/v2.0/keys"
+	if prefix != "" {
+		tokenEndpoint, jwks = h.base+"/"+prefix+"/oauth2/token", h.base+"/"+prefix+"/discovery/keys"
+	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                h.id.Issuer(t.ID),
 		"authorization_endpoint":                tb + "/oauth2/v2.0/authorize",
-		"token_endpoint":                        tb + "/oauth2/v2.0/token",
+		"token_endpoint":                        tokenEndpoint,
 		"device_authorization_endpoint":         tb + "/oauth2/v2.0/devicecode",
-		"jwks_uri":                              tb + "/discovery/v2.0/keys",
+		"jwks_uri":                              jwks,
 		"end_session_endpoint":                  tb + "/oauth2/v2.0/logout",
 		"response_modes_supported":              []string{"query", "fragment", "form_post"},
 		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
@@ -88,6 +116,11 @@ func (h *Handler) keys(w http.ResponseWriter, r *http.Request) {
 const maxForm = 64 << 10
 
 func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
+	h.tokenFor(w, r, r.PathValue("tenant"), r.PathValue("tenant"))
+}
+
+// tokenFor serves the token endpoint at /<pathTenant>/... for tenant.
+func (h *Handler) tokenFor(w http.ResponseWriter, r *http.Request, pathTenant, tenant string) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
 		h.oauthError(w, r, &identity.OAuthError{Status: 400, Code: "invalid_request", AADSTS: 900144, Description: "The request body must be application/x-www-form-urlencoded: " + err.Error()})
@@ -123,11 +156,10 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	if u, p, ok := r.BasicAuth(); ok {
 		clientID, secret = u, p
 	}
-	tenant := r.PathValue("tenant")
 	tok, err := h.id.TokenForClient(r.Context(), identity.ClientCredentials{
 		Tenant: tenant, ClientID: clientID, ClientSecret: secret,
 		Assertion: f.Get("client_assertion"), AssertionType: f.Get("client_assertion_type"),
-		TokenEndpoints: []string{h.base + "/" + tenant + "/oauth2/v2.0/token", h.base + "/" + tenant + "/oauth2/token", h.base + "/" + tenant},
+		TokenEndpoints: []string{h.base + "/" + pathTenant + "/oauth2/v2.0/token", h.base + "/" + pathTenant + "/oauth2/token", h.base + "/" + pathTenant},
 		Resource:       resource,
 	})
 	if err != nil {

@@ -228,6 +228,12 @@ func (s *Service) checkEncryption(ctx context.Context, cur Namespace, exists boo
 			return nil, false, arm.BadRequest("InvalidKeyVaultProperties", "keyVaultProperties[%d] needs keyName and keyVaultUri.", i)
 		}
 		k.KeyVaultURI = strings.TrimRight(k.KeyVaultURI, "/") + "/"
+		ref := keybinding.KeyRef{VaultURI: k.KeyVaultURI, KeyName: k.KeyName}
+		for j, o := range enc.KeyVaultProperties {
+			if ref.Same(keybinding.KeyRef{VaultURI: o.KeyVaultURI, KeyName: o.KeyName}) {
+				return nil, false, arm.BadRequest("InvalidKeyVaultProperties", "keyVaultProperties[%d] repeats the key '%s' of '%s' (keyVaultProperties[%d]): list each key once.", i, k.KeyName, k.KeyVaultURI, j)
+			}
+		}
 		enc.KeyVaultProperties = append(enc.KeyVaultProperties, k)
 	}
 	if had && sameKeys(cur.Encryption.KeyVaultProperties, enc.KeyVaultProperties) {

@@ -37,6 +37,10 @@ func (p *Provider) ResourceTypes() []arm.ResourceType {
 		{Type: "deletedVaults", APIVersions: apiVersions, SubscriptionLevel: true},
 		{Type: "locations/deletedVaults", APIVersions: apiVersions, SubscriptionLevel: true},
 		{Type: "checkNameAvailability", APIVersions: apiVersions, SubscriptionLevel: true},
+		// keyward has no Managed HSM; the types answer so that clients which
+		// list vaults and HSMs together (az keyvault list, list-deleted) work.
+		{Type: "managedHSMs", APIVersions: apiVersions},
+		{Type: "deletedManagedHSMs", APIVersions: apiVersions, SubscriptionLevel: true},
 	}
 }
 
@@ -73,6 +77,8 @@ func (p *Provider) Handle(ctx context.Context, m *arm.Manager, req *arm.Request)
 		return p.deleted(ctx, c, req)
 	case "vaults/accesspolicies":
 		return p.accessPolicies(ctx, c, req)
+	case "managedhsms", "deletedmanagedhsms":
+		return managedHSM(req)
 	}
 	if t.IsCollection() {
 		vs, err := p.v.ListVaults(ctx, c, t.SubscriptionID, t.ResourceGroup)
@@ -108,6 +114,22 @@ func (p *Provider) Handle(ctx context.Context, m *arm.Manager, req *arm.Request)
 		return arm.OK(nil), nil
 	}
 	return nil, arm.Errorf(405, "MethodNotAllowed", "The method '%s' is not allowed on a vault.", req.Method)
+}
+
+// managedHSM answers for Managed HSM, which keyward does not provide: no
+// HSM exists (lists are empty, a named one is not found) and none can be
+// created.
+func managedHSM(req *arm.Request) (*arm.Response, error) {
+	t := req.Target
+	switch {
+	case req.Method == "GET" && t.IsCollection():
+		return arm.List(nil), nil
+	case req.Method == "GET" || req.Method == "HEAD":
+		return nil, arm.NotFound(t)
+	case req.Method == "DELETE":
+		return arm.NoContent(), nil
+	}
+	return nil, arm.Errorf(400, "FeatureNotSupported", "keyward does not provide Managed HSM: keep customer-managed keys in a key vault (Microsoft.KeyVault/vaults).")
 }
 
 type propsJSON struct {

@@ -1,0 +1,229 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+
+	"github.com/keyward/keyward/internal/client"
+	"github.com/keyward/keyward/internal/testenv"
+)
+
+// azCLI runs the Azure CLI against one keyward, with its own configuration
+// directory.
+type azCLI struct {
+	t   *testing.T
+	bin string
+	env []string
+}
+
+// newAzCLI finds `az` (Debian's azure-cli; .ci/run installs it) and
+// prepares its environment: a fresh configuration directory, keyward's CA,
+// and a CONNECT proxy that reaches keyward's host names.
+func newAzCLI(t *testing.T, env *testenv.Env) *azCLI {
+	t.Helper()
+	bin, err := exec.LookPath("az")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("az is not installed: .ci/run installs azure-cli")
+		}
+		t.Skip("az is not installed (apt-get install azure-cli)")
+	}
+	proxy := startConnectProxy(t, env)
+	return &azCLI{t: t, bin: bin, env: append(os.Environ(),
+		"AZURE_CONFIG_DIR="+t.TempDir(),
+		"AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_NO_COLOR=true", "AZURE_CORE_SURVEY_MESSAGE=false",
+		"REQUESTS_CA_BUNDLE="+filepath.Join(env.DataDir, "ca.pem"),
+		"HTTPS_PROXY="+proxy, "https_proxy="+proxy, "NO_PROXY=", "no_proxy=",
+		"PYTHONDONTWRITEBYTECODE=1",
+	)}
+}
+
+func (a *azCLI) exec(args ...string) (stdout, stderr string, err error) {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, a.bin, args...)
+	cmd.Env = a.env
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+// run runs an az command that must succeed and decodes its JSON output
+// (nil when it prints nothing).
+func (a *azCLI) run(args ...string) map[string]any {
+	a.t.Helper()
+	out, errOut, err := a.exec(append(args, "-o", "json")...)
+	if err != nil {
+		a.t.Fatalf("az %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+	}
+	if strings.TrimSpace(out) == "" {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		a.t.Fatalf("az %s: output is not JSON: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if m, ok := v.(map[string]any); ok {
+		return m
+	}
+	return map[string]any{"value": v}
+}
+
+// fail runs an az command that must fail and returns its error output.
+func (a *azCLI) fail(args ...string) string {
+	a.t.Helper()
+	out, errOut, err := a.exec(args...)
+	if err == nil {
+		a.t.Fatalf("az %s succeeded, want an error:\n%s", strings.Join(args, " "), out)
+	}
+	return errOut
+}
+
+// jsonPath returns the value at a dotted path of nested JSON objects.
+func jsonPath(v map[string]any, path string) any {
+	var cur any = v
+	for _, k := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[k]
+	}
+	return cur
+}
+
+// TestAzureCLI runs the seeds' management steps with the Azure CLI
+// (Debian's azure-cli 2.45), unmodified: a cloud registered from
+// `keyward az-cloud`, a service-principal login, a resource group, a vault
+// with soft delete and purge protection and its access policies, a Premium
+// Service Bus namespace with a system-assigned identity and a
+// customer-managed key, a queue and the namespace's keys, and Azure's
+// errors for what Azure refuses. Messages then flow through the namespace
+// with the connection string the CLI printed.
+//
+// Debian's azure-cli lacks the packages its key data-plane and role
+// commands import (azure.keyvault.v7_0, the role clients' config), so the
+// key itself is created with azkeys; those commands fail in az before they
+// send anything.
+func TestAzureCLI(t *testing.T) {
+	env := testenv.Start(t, nil)
+	az := newAzCLI(t, env)
+	ctx := ctxT(t)
+
+	cloud, err := client.AzureCLICloud(env.Conn)
+	mustNoErr(t, "cloud config", err)
+	cfgFile := filepath.Join(t.TempDir(), "keyward-cloud.json")
+	b, _ := json.Marshal(cloud)
+	mustNoErr(t, "write cloud config", os.WriteFile(cfgFile, b, 0o600))
+	az.run("cloud", "register", "-n", "keyward", "--cloud-config", "@"+cfgFile)
+	az.run("cloud", "set", "-n", "keyward")
+	az.run("login", "--service-principal", "-u", env.Conn.ClientID, "-p", env.Conn.ClientSecret, "--tenant", env.Conn.TenantID)
+	acct := az.run("account", "show")
+	if acct["id"] != env.Conn.SubscriptionID || acct["tenantId"] != env.Conn.TenantID {
+		t.Fatalf("az account show: %v", acct)
+	}
+
+	rg := az.run("group", "create", "-n", "az-rg", "-l", "westeurope")
+	if jsonPath(rg, "properties.provisioningState") != "Succeeded" {
+		t.Fatalf("group create: %v", rg)
+	}
+
+	// The seed's vault: soft delete and purge protection.
+	v := az.run("keyvault", "create", "-n", "az-cli-vault", "-g", "az-rg", "--enable-purge-protection", "true")
+	if jsonPath(v, "properties.enablePurgeProtection") != true || jsonPath(v, "properties.enableSoftDelete") != true {
+		t.Fatalf("keyvault create: %v", v["properties"])
+	}
+	vaultURI, _ := jsonPath(v, "properties.vaultUri").(string)
+	if !strings.HasPrefix(vaultURI, "https://az-cli-vault.vault.") {
+		t.Fatalf("vault uri %q", vaultURI)
+	}
+	// Purge protection cannot be turned off once on.
+	if e := az.fail("keyvault", "update", "-n", "az-cli-vault", "-g", "az-rg", "--enable-purge-protection", "false"); !strings.Contains(e, "urge") {
+		t.Fatalf("turning purge protection off: %s", e)
+	}
+	az.run("keyvault", "set-policy", "-n", "az-cli-vault", "-g", "az-rg", "--object-id", env.Conn.ObjectID,
+		"--key-permissions", "all")
+
+	keys, err := azkeys.NewClient(vaultURI, env.Bootstrap(t), &azkeys.ClientOptions{ClientOptions: env.ClientOptions()})
+	mustNoErr(t, "azkeys", err)
+	_, err = keys.CreateKey(ctx, "sb-key", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA), KeySize: to.Ptr[int32](2048)}, nil)
+	mustNoErr(t, "create key", err)
+
+	// The seed's namespace: Premium, a system-assigned identity allowed to
+	// use the key, then the key.
+	ns := az.run("servicebus", "namespace", "create", "-n", "az-cli-ns", "-g", "az-rg", "--sku", "Premium", "--mi-system-assigned")
+	pid, _ := jsonPath(ns, "identity.principalId").(string)
+	if pid == "" || jsonPath(ns, "sku.name") != "Premium" {
+		t.Fatalf("namespace create: %v", ns)
+	}
+	az.run("keyvault", "set-policy", "-n", "az-cli-vault", "-g", "az-rg", "--object-id", pid,
+		"--key-permissions", "get", "wrapKey", "unwrapKey")
+	ns = az.run("servicebus", "namespace", "encryption", "add", "--namespace-name", "az-cli-ns", "-g", "az-rg",
+		"--encryption-config", "key-name=sb-key", "key-vault-uri="+vaultURI)
+	kvp, _ := jsonPath(ns, "encryption.keyVaultProperties").([]any)
+	if jsonPath(ns, "encryption.keySource") != "Microsoft.KeyVault" || len(kvp) != 1 || kvp[0].(map[string]any)["keyName"] != "sb-key" {
+		t.Fatalf("encryption add: %v", ns["encryption"])
+	}
+
+	q := az.run("servicebus", "queue", "create", "-n", "orders", "--namespace-name", "az-cli-ns", "-g", "az-rg", "--max-delivery-count", "5")
+	if q["maxDeliveryCount"] != float64(5) {
+		t.Fatalf("queue create: %v", q)
+	}
+	if l := az.run("servicebus", "queue", "list", "--namespace-name", "az-cli-ns", "-g", "az-rg"); len(l["value"].([]any)) != 1 {
+		t.Fatalf("queue list: %v", l)
+	}
+	// `encryption add` appends to the namespace's keys: the same key twice
+	// is refused, and nothing changes.
+	if e := az.fail("servicebus", "namespace", "encryption", "add", "--namespace-name", "az-cli-ns", "-g", "az-rg",
+		"--encryption-config", "key-name=sb-key", "key-vault-uri="+vaultURI); !strings.Contains(e, "InvalidKeyVaultProperties") {
+		t.Fatalf("encryption add of the same key again: %s", e)
+	}
+
+	k := az.run("servicebus", "namespace", "authorization-rule", "keys", "list", "--namespace-name", "az-cli-ns", "-g", "az-rg", "-n", "RootManageSharedAccessKey")
+	cs, _ := k["primaryConnectionString"].(string)
+	if !strings.HasPrefix(cs, "Endpoint=sb://az-cli-ns.servicebus.") {
+		t.Fatalf("keys list: %v", k)
+	}
+	c, err := azservicebus.NewClientFromConnectionString(cs, &azservicebus.ClientOptions{CustomEndpoint: env.AMQPAddr(), TLSConfig: env.AMQPTLSConfig()})
+	mustNoErr(t, "client", err)
+	defer c.Close(ctx)
+	snd, err := c.NewSender("orders", nil)
+	mustNoErr(t, "sender", err)
+	mustNoErr(t, "send", snd.SendMessage(ctx, &azservicebus.Message{Body: []byte("ordered with az")}, nil))
+	rcv, err := c.NewReceiverForQueue("orders", nil)
+	mustNoErr(t, "receiver", err)
+	m := receiveN(t, rcv, 1)[0]
+	if string(m.Body) != "ordered with az" {
+		t.Fatalf("received %q", m.Body)
+	}
+	mustNoErr(t, "complete", rcv.CompleteMessage(ctx, m, nil))
+
+	// Soft delete keeps the vault among the deleted ones; purge protection
+	// refuses to purge it.
+	az.run("servicebus", "namespace", "delete", "-n", "az-cli-ns", "-g", "az-rg")
+	az.run("keyvault", "delete", "-n", "az-cli-vault", "-g", "az-rg")
+	deleted := az.run("keyvault", "list-deleted")
+	if l, _ := deleted["value"].([]any); len(l) != 1 || l[0].(map[string]any)["name"] != "az-cli-vault" {
+		t.Fatalf("list-deleted: %v", deleted)
+	}
+	if e := az.fail("keyvault", "purge", "-n", "az-cli-vault"); !strings.Contains(strings.ToLower(e), "purge") {
+		t.Fatalf("purge under purge protection: %s", e)
+	}
+	az.run("keyvault", "recover", "-n", "az-cli-vault")
+	if v := az.run("keyvault", "show", "-n", "az-cli-vault"); jsonPath(v, "properties.vaultUri") != vaultURI {
+		t.Fatalf("recovered vault: %v", v)
+	}
+}
