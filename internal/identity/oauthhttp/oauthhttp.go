@@ -54,7 +54,7 @@ func New(id Identity, base string, now func() time.Time) *Handler {
 // /adfs/.well-known/openid-configuration, /adfs/oauth2/token and
 // /adfs/discovery/keys. Clients that validate every other authority with
 // login.microsoftonline.com's instance discovery, such as the Azure CLI
-// before 2.50 (MSAL Python), skip that for an AD FS authority, so
+// (MSAL Python), skip that for an AD FS authority, so
 // `az cloud register --endpoint-active-directory https://login.<domain>:<port>/adfs`
 // makes them work against keyward. Call it before serving.
 func (h *Handler) ServeADFS(tenantID string) {
