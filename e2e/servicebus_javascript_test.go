@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,32 +42,44 @@ func ensureJSModules(t *testing.T) string {
 }
 
 // TestJavaScriptSDK runs the same Service Bus scenario with the JavaScript
-// SDK @azure/service-bus, unmodified, over plain AMQP
-// (UseDevelopmentEmulator=true) with customEndpointAddress.
+// SDK @azure/service-bus, unmodified: over plain AMQP
+// (UseDevelopmentEmulator=true) with customEndpointAddress, and over AMQP on
+// WebSockets (webSocketOptions with the ws package) through TLS.
 func TestJavaScriptSDK(t *testing.T) {
 	dir := ensureJSModules(t)
 	env := testenv.Start(t, nil)
-	ctx := ctxT(t)
 	admin := env.Bootstrap(t)
 	ns := env.CreateServiceBusNamespace(t, admin, "js-rg", "js-sdk-ns", armservicebus.SKUNameStandard)
-	ns.CreateQueue(t, "js-queue", nil)
-	ns.CreateQueue(t, "js-sessions", &armservicebus.SBQueueProperties{RequiresSession: to.Ptr(true)})
-	ns.CreateTopic(t, "js-topic", nil)
-	ns.CreateSubscription(t, "js-topic", "red", nil)
-	ns.CreateRule(t, "js-topic", "red", "red-only", &armservicebus.Ruleproperties{FilterType: to.Ptr(armservicebus.FilterTypeSQLFilter), SQLFilter: &armservicebus.SQLFilter{SQLExpression: to.Ptr("color = 'red'")}})
-	ns.DeleteRule(t, "js-topic", "red", "$Default")
-	ns.CreateSubscription(t, "js-topic", "blue", nil)
-	ns.CreateRule(t, "js-topic", "blue", "blue-corr", &armservicebus.Ruleproperties{FilterType: to.Ptr(armservicebus.FilterTypeCorrelationFilter), CorrelationFilter: &armservicebus.CorrelationFilter{CorrelationID: to.Ptr("corr-blue")}})
-	ns.DeleteRule(t, "js-topic", "blue", "$Default")
+	_, port, _ := net.SplitHostPort(env.Config.Addr)
+	t.Run("PlainAMQP", func(t *testing.T) {
+		runJSScenario(t, dir, ns, "js", "SB_CONNECTION_STRING="+ns.EmulatorConnectionString(), "SB_CUSTOM_ENDPOINT=sb://"+env.AMQPPlainAddr())
+	})
+	t.Run("WebSockets", func(t *testing.T) {
+		runJSScenario(t, dir, ns, "js-ws", "SB_CONNECTION_STRING="+ns.ConnectionString(), "SB_CUSTOM_ENDPOINT=https://127.0.0.1:"+port,
+			"SB_WEBSOCKET=1", "NODE_EXTRA_CA_CERTS="+filepath.Join(env.DataDir, "ca.pem"))
+	})
+}
 
-	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+// runJSScenario creates the scenario's entities (names prefixed) and runs
+// e2e/js/scenario.mjs with env added to its environment.
+func runJSScenario(t *testing.T, dir string, ns testenv.SBNamespace, prefix string, env ...string) {
+	ns.CreateQueue(t, prefix+"-queue", nil)
+	ns.CreateQueue(t, prefix+"-sessions", &armservicebus.SBQueueProperties{RequiresSession: to.Ptr(true)})
+	ns.CreateTopic(t, prefix+"-topic", nil)
+	ns.CreateSubscription(t, prefix+"-topic", "red", nil)
+	ns.CreateRule(t, prefix+"-topic", "red", "red-only", &armservicebus.Ruleproperties{FilterType: to.Ptr(armservicebus.FilterTypeSQLFilter), SQLFilter: &armservicebus.SQLFilter{SQLExpression: to.Ptr("color = 'red'")}})
+	ns.DeleteRule(t, prefix+"-topic", "red", "$Default")
+	ns.CreateSubscription(t, prefix+"-topic", "blue", nil)
+	ns.CreateRule(t, prefix+"-topic", "blue", "blue-corr", &armservicebus.Ruleproperties{FilterType: to.Ptr(armservicebus.FilterTypeCorrelationFilter), CorrelationFilter: &armservicebus.CorrelationFilter{CorrelationID: to.Ptr("corr-blue")}})
+	ns.DeleteRule(t, prefix+"-topic", "blue", "$Default")
+
+	rctx, cancel := context.WithTimeout(ctxT(t), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(rctx, "node", "scenario.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"SB_CONNECTION_STRING="+ns.EmulatorConnectionString(),
-		"SB_CUSTOM_ENDPOINT=sb://"+env.AMQPPlainAddr(),
-		"SB_QUEUE=js-queue", "SB_SESSION_QUEUE=js-sessions", "SB_TOPIC=js-topic", "DEBUG="+os.Getenv("KEYWARD_JS_DEBUG"),
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(cmd.Env,
+		"SB_QUEUE="+prefix+"-queue", "SB_SESSION_QUEUE="+prefix+"-sessions", "SB_TOPIC="+prefix+"-topic", "DEBUG="+os.Getenv("KEYWARD_JS_DEBUG"),
 	)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

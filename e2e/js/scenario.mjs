@@ -3,6 +3,7 @@
 // configuration from the environment and exits non-zero on the first
 // failed expectation.
 import { ServiceBusClient } from "@azure/service-bus";
+import WebSocket from "ws";
 
 const cs = process.env.SB_CONNECTION_STRING;
 const endpoint = process.env.SB_CUSTOM_ENDPOINT;
@@ -16,10 +17,15 @@ function check(cond, msg) {
   }
 }
 
-const client = new ServiceBusClient(cs, {
+const options = {
   customEndpointAddress: endpoint,
   retryOptions: { maxRetries: 1, retryDelayInMs: 100, timeoutInMs: 10000 },
-});
+};
+if (process.env.SB_WEBSOCKET === "1") {
+  // AMQP over WebSockets (wss://<endpoint>/$servicebus/websocket); TLS trust from NODE_EXTRA_CA_CERTS.
+  options.webSocketOptions = { webSocket: WebSocket };
+}
+const client = new ServiceBusClient(cs, options);
 
 async function main() {
   const sender = client.createSender(queue);
