@@ -110,7 +110,8 @@ func jsonPath(v map[string]any, path string) any {
 // `keyward az-cloud`, a service-principal login, a resource group, a vault
 // with soft delete and purge protection and its access policies, a Premium
 // Service Bus namespace with a system-assigned identity and a
-// customer-managed key, a queue and the namespace's keys, and Azure's
+// customer-managed key, a queue and the namespace's keys, the seed's two
+// ARM templates deployed with `az deployment group create`, and Azure's
 // errors for what Azure refuses. Messages then flow through the namespace
 // with the connection string the CLI printed.
 //
@@ -210,6 +211,34 @@ func TestAzureCLI(t *testing.T) {
 		t.Fatalf("received %q", m.Body)
 	}
 	mustNoErr(t, "complete", rcv.CompleteMessage(ctx, m, nil))
+
+	// The seed's ARM templates, verbatim, deployed with az (the seed uses
+	// New-AzResourceGroupDeployment): a Premium namespace with a managed
+	// identity, then its encryption with the vault's key.
+	tmpl := func(name string) string { return filepath.Join("..", "internal", "arm", "template", "testdata", name) }
+	d := az.run("deployment", "group", "create", "-g", "az-rg", "-n", "CreateServiceBusPremiumNamespace",
+		"--template-file", tmpl("CreateServiceBusPremiumNamespace.json"),
+		"--parameters", "namespaceName=az-seed-ns", "location=westeurope")
+	if id, _ := jsonPath(d, "properties.outputs.ServiceBusNamespaceId.value").(string); !strings.HasSuffix(id, "/namespaces/az-seed-ns") {
+		t.Fatalf("deployment outputs: %v", jsonPath(d, "properties.outputs"))
+	}
+	seedNS := az.run("servicebus", "namespace", "show", "-n", "az-seed-ns", "-g", "az-rg")
+	az.run("keyvault", "set-policy", "-n", "az-cli-vault", "-g", "az-rg", "--object-id", jsonPath(seedNS, "identity.principalId").(string),
+		"--key-permissions", "get", "wrapKey", "unwrapKey", "list")
+	az.run("deployment", "group", "create", "-g", "az-rg", "-n", "UpdateServiceBusNamespaceWithEncryption",
+		"--template-file", tmpl("UpdateServiceBusNamespaceWithEncryption.json"),
+		"--parameters", "namespaceName=az-seed-ns", "location=westeurope", "keyName=sb-key", "keyVaultUri="+strings.TrimRight(vaultURI, "/"))
+	seedNS = az.run("servicebus", "namespace", "show", "-n", "az-seed-ns", "-g", "az-rg")
+	if kvp, _ := jsonPath(seedNS, "encryption.keyVaultProperties").([]any); jsonPath(seedNS, "encryption.keySource") != "Microsoft.KeyVault" || len(kvp) != 1 {
+		t.Fatalf("seed namespace encryption: %v", seedNS["encryption"])
+	}
+	// A template with an error gets ARM's error, from az.
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	mustNoErr(t, "bad template", os.WriteFile(bad, []byte(`{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[{"type":"Microsoft.ServiceBus/namespaces","apiVersion":"2021-11-01","name":"[parameters('missing')]","location":"westeurope"}]}`), 0o600))
+	if e := az.fail("deployment", "group", "create", "-g", "az-rg", "-n", "bad", "--template-file", bad); !strings.Contains(e, "InvalidTemplate") {
+		t.Fatalf("a bad template: %s", e)
+	}
+	az.run("servicebus", "namespace", "delete", "-n", "az-seed-ns", "-g", "az-rg")
 
 	// Soft delete keeps the vault among the deleted ones; purge protection
 	// refuses to purge it.

@@ -40,6 +40,11 @@ func (r *Request) Decode(v any) error {
 		return BadRequest("InvalidRequestContent", "The request content was invalid and could not be deserialized: the body is empty.")
 	}
 	if err := json.Unmarshal(r.Body, v); err != nil {
+		// Resource Manager also accepts relaxed JSON (comments, property
+		// names without quotes), which the Azure CLI sends for deployments.
+		if relaxed, ok := lenientJSON(r.Body); ok && json.Unmarshal(relaxed, v) == nil {
+			return nil
+		}
 		return BadRequest("InvalidRequestContent", "The request content was invalid and could not be deserialized: '%s'.", err.Error())
 	}
 	return nil
