@@ -193,6 +193,21 @@ func TestAzureCLI(t *testing.T) {
 		t.Fatalf("encryption add of the same key again: %s", e)
 	}
 
+	// Generic resource commands: the resource list filtered by group and type.
+	names := map[string]bool{}
+	for _, r := range az.run("resource", "list", "-g", "az-rg")["value"].([]any) {
+		names[r.(map[string]any)["name"].(string)] = true
+	}
+	if !names["az-cli-vault"] || !names["az-cli-ns"] {
+		t.Fatalf("resource list -g: %v", names)
+	}
+	if l := az.run("resource", "list", "--resource-type", "Microsoft.KeyVault/vaults")["value"].([]any); len(l) != 1 {
+		t.Fatalf("resource list --resource-type: %v", l)
+	}
+	if e := az.fail("group", "delete", "-n", "no-such-rg", "--yes"); !strings.Contains(e, "ResourceGroupNotFound") {
+		t.Fatalf("deleting a missing group: %s", e)
+	}
+
 	k := az.run("servicebus", "namespace", "authorization-rule", "keys", "list", "--namespace-name", "az-cli-ns", "-g", "az-rg", "-n", "RootManageSharedAccessKey")
 	cs, _ := k["primaryConnectionString"].(string)
 	if !strings.HasPrefix(cs, "Endpoint=sb://az-cli-ns.servicebus.") {

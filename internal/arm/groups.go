@@ -154,10 +154,9 @@ func (m *Manager) groupRequest(ctx context.Context, req *Request) (*Response, er
 		l.Lock()
 		g, err := m.Group(ctx, sub, t.ResourceGroup)
 		if err != nil {
+			// A missing group is 404 ResourceGroupNotFound, as in Azure
+			// (the delete operation's answers are 200 and 202 only).
 			l.Unlock()
-			if isNotFound(err) {
-				return NoContent(), nil
-			}
 			return nil, err
 		}
 		g.Deleting = true
@@ -243,7 +242,58 @@ func (m *Manager) deleteGroup(ctx context.Context, g ResourceGroup, caller Calle
 	return m.st.Apply(ctx, b)
 }
 
-var resourceTypeFilter = regexp.MustCompile(`(?i)^\s*resourceType\s+eq\s+'([^']+)'\s*$`)
+var filterAnd = regexp.MustCompile(`(?i)\s+and\s+`)
+
+var resourceFilterClause = regexp.MustCompile(`(?i)^\s*(resourceType|resourceGroup|name|location|tagName|tagValue)\s+eq\s+'((?:[^']|'')*)'\s*$`)
+
+// resourceFilter parses the $filter of a resource list: clauses
+// "<field> eq '<value>'" joined by "and", for resourceType, resourceGroup,
+// name, location, and tagName (with an optional tagValue). Values match
+// case-insensitively, tag values exactly.
+func resourceFilter(f string) (func(IndexEntry) bool, error) {
+	want := map[string]string{}
+	for _, clause := range filterAnd.Split(f, -1) {
+		mm := resourceFilterClause.FindStringSubmatch(clause)
+		if mm == nil {
+			return nil, BadRequest("InvalidFilterInQueryString", "Invalid $filter '%s' specified in the query string: keyward supports clauses <resourceType|resourceGroup|name|location|tagName|tagValue> eq '<value>' joined by 'and'.", f)
+		}
+		want[strings.ToLower(mm[1])] = strings.ReplaceAll(mm[2], "''", "'")
+	}
+	tagValue, hasTagValue := want["tagvalue"]
+	tagName, hasTagName := want["tagname"]
+	if hasTagValue && !hasTagName {
+		return nil, BadRequest("InvalidFilterInQueryString", "Invalid $filter '%s' specified in the query string: tagValue needs tagName.", f)
+	}
+	return func(e IndexEntry) bool {
+		if v, ok := want["resourcetype"]; ok && !strings.EqualFold(e.Type, v) {
+			return false
+		}
+		if v, ok := want["name"]; ok && !strings.EqualFold(e.Name, v) {
+			return false
+		}
+		if v, ok := want["location"]; ok && !strings.EqualFold(e.Location, v) {
+			return false
+		}
+		if v, ok := want["resourcegroup"]; ok {
+			id, err := ParseTarget(e.ID)
+			if err != nil || !strings.EqualFold(id.ResourceGroup, v) {
+				return false
+			}
+		}
+		if hasTagName {
+			found := false
+			for k, tv := range e.Tags {
+				if strings.EqualFold(k, tagName) && (!hasTagValue || tv == tagValue) {
+					found = true
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+		return true
+	}, nil
+}
 
 func (m *Manager) listResources(ctx context.Context, req *Request) (*Response, error) {
 	t := req.Target
@@ -253,13 +303,12 @@ func (m *Manager) listResources(ctx context.Context, req *Request) (*Response, e
 			return nil, err
 		}
 	}
-	var typ string
+	match := func(IndexEntry) bool { return true }
 	if f := req.Query.Get("$filter"); f != "" {
-		mm := resourceTypeFilter.FindStringSubmatch(f)
-		if mm == nil {
-			return nil, BadRequest("InvalidFilterInQueryString", "Invalid $filter '%s' specified in the query string: keyward supports resourceType eq '<type>'.", f)
+		var err error
+		if match, err = resourceFilter(f); err != nil {
+			return nil, err
 		}
-		typ = mm[1]
 	}
 	entries, err := m.IndexUnder(ctx, scope)
 	if err != nil {
@@ -267,7 +316,7 @@ func (m *Manager) listResources(ctx context.Context, req *Request) (*Response, e
 	}
 	var items []any
 	for _, e := range entries {
-		if !e.Tracked || (typ != "" && !strings.EqualFold(e.Type, typ)) {
+		if !e.Tracked || !match(e) {
 			continue
 		}
 		if !req.Caller.System && m.authz != nil && !m.authz.Allowed(req.Caller.ObjectID, e.ID, readActionOf(e.Type)) {

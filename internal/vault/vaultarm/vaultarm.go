@@ -41,6 +41,7 @@ func (p *Provider) ResourceTypes() []arm.ResourceType {
 		// list vaults and HSMs together (az keyvault list, list-deleted) work.
 		{Type: "managedHSMs", APIVersions: apiVersions},
 		{Type: "deletedManagedHSMs", APIVersions: apiVersions, SubscriptionLevel: true},
+		{Type: "checkMhsmNameAvailability", APIVersions: apiVersions, SubscriptionLevel: true},
 	}
 }
 
@@ -77,7 +78,7 @@ func (p *Provider) Handle(ctx context.Context, m *arm.Manager, req *arm.Request)
 		return p.deleted(ctx, c, req)
 	case "vaults/accesspolicies":
 		return p.accessPolicies(ctx, c, req)
-	case "managedhsms", "deletedmanagedhsms":
+	case "managedhsms", "deletedmanagedhsms", "checkmhsmnameavailability":
 		return managedHSM(req)
 	}
 	if t.IsCollection() {
@@ -122,6 +123,8 @@ func (p *Provider) Handle(ctx context.Context, m *arm.Manager, req *arm.Request)
 func managedHSM(req *arm.Request) (*arm.Response, error) {
 	t := req.Target
 	switch {
+	case strings.EqualFold(t.TypePath(), "checkMhsmNameAvailability"):
+		return arm.OK(map[string]any{"nameAvailable": true}), nil
 	case req.Method == "GET" && t.IsCollection():
 		return arm.List(nil), nil
 	case req.Method == "GET" || req.Method == "HEAD":
