@@ -111,8 +111,8 @@ func jsonPath(v map[string]any, path string) any {
 // with soft delete and purge protection and its access policies, a Premium
 // Service Bus namespace with a system-assigned identity and a
 // customer-managed key, a queue and the namespace's keys, the seed's two
-// ARM templates deployed with `az deployment group create`, and Azure's
-// errors for what Azure refuses. Messages then flow through the namespace
+// ARM templates deployed with `az deployment group create`, the ISE seed's
+// HTTPS PUT with `az rest`, and Azure's errors for what Azure refuses. Messages then flow through the namespace
 // with the connection string the CLI printed.
 //
 // Debian's azure-cli lacks the packages its key data-plane and role
@@ -254,6 +254,31 @@ func TestAzureCLI(t *testing.T) {
 		t.Fatalf("a bad template: %s", e)
 	}
 	az.run("servicebus", "namespace", "delete", "-n", "az-seed-ns", "-g", "az-rg")
+
+	// The ISE seed document's HTTPS PUT, sent with `az rest` (which adds
+	// the CLI's token for the resource manager), then the access policy for
+	// the ISE's identity; the ISE provisions once it can use its key.
+	ise := newISEFixture(t, env, "az-ise-kv")
+	body := filepath.Join(t.TempDir(), "ise.json")
+	mustNoErr(t, "ise body", os.WriteFile(body, []byte(ise.seedISE("az-ise", "az-ise-kv", ise.version)), 0o600))
+	iseURL := env.Conn.ResourceManagerEndpoint + "subscriptions/" + env.Conn.SubscriptionID + "/resourceGroups/" + ise.rg +
+		"/providers/Microsoft.Logic/integrationServiceEnvironments/az-ise?api-version=2018-07-01-preview"
+	created := az.run("rest", "--method", "put", "--url", iseURL, "--body", "@"+body)
+	isePID, _ := jsonPath(created, "identity.principalId").(string)
+	if isePID == "" || jsonPath(created, "properties.provisioningState") != "InProgress" {
+		t.Fatalf("az rest PUT ISE: %v", created)
+	}
+	az.run("keyvault", "set-policy", "-n", "az-ise-kv", "-g", ise.rg, "--object-id", isePID, "--key-permissions", "get", "wrapKey", "unwrapKey")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := az.run("rest", "--method", "get", "--url", iseURL)
+		if st := jsonPath(got, "properties.provisioningState"); st == "Succeeded" {
+			break
+		} else if st == "Failed" || time.Now().After(deadline) {
+			t.Fatalf("ISE provisioning: %v", got["properties"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	// Soft delete keeps the vault among the deleted ones; purge protection
 	// refuses to purge it.
