@@ -1,0 +1,41 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/testenv"
+)
+
+// TestJavaScriptKeyVault runs e2e/js/keyvault.mjs with @azure/identity and
+// @azure/keyvault-keys from npm, unmodified: keys, wrap/unwrap, sign/verify,
+// rotation and its policy, disable, soft delete and recovery. HTTPS reaches
+// keyward's host names through a CONNECT proxy (HTTPS_PROXY, which the
+// SDK's pipeline honours).
+func TestJavaScriptKeyVault(t *testing.T) {
+	dir := ensureJSModules(t)
+	env := testenv.Start(t, nil)
+	kv := newKVFixture(t, env)
+	vault := kv.createVault(t, "js-sdk-vault", true)
+	proxy := startConnectProxy(t, env)
+
+	rctx, cancel := context.WithTimeout(ctxT(t), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(rctx, "node", "keyvault.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"KEYWARD_CONNECTION="+filepath.Join(env.DataDir, "connection.json"),
+		"KEYWARD_VAULT_URL="+*vault.Properties.VaultURI,
+		"NODE_EXTRA_CA_CERTS="+filepath.Join(env.DataDir, "ca.pem"),
+		"HTTPS_PROXY="+proxy, "https_proxy="+proxy, "NO_PROXY=", "no_proxy=",
+	)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("JavaScript Key Vault scenario: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}
