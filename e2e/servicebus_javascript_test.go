@@ -44,7 +44,8 @@ func ensureJSModules(t *testing.T) string {
 // TestJavaScriptSDK runs the same Service Bus scenario with the JavaScript
 // SDK @azure/service-bus, unmodified: over plain AMQP
 // (UseDevelopmentEmulator=true) with customEndpointAddress, and over AMQP on
-// WebSockets (webSocketOptions with the ws package) through TLS.
+// WebSockets (webSocketOptions with the ws package) through TLS, with its
+// ATOM administration client.
 func TestJavaScriptSDK(t *testing.T) {
 	dir := ensureJSModules(t)
 	env := testenv.Start(t, nil)
@@ -55,8 +56,11 @@ func TestJavaScriptSDK(t *testing.T) {
 		runJSScenario(t, dir, ns, "js", "SB_CONNECTION_STRING="+ns.EmulatorConnectionString(), "SB_CUSTOM_ENDPOINT=sb://"+env.AMQPPlainAddr())
 	})
 	t.Run("WebSockets", func(t *testing.T) {
+		proxy := startConnectProxy(t, env)
 		runJSScenario(t, dir, ns, "js-ws", "SB_CONNECTION_STRING="+ns.ConnectionString(), "SB_CUSTOM_ENDPOINT=https://127.0.0.1:"+port,
-			"SB_WEBSOCKET=1", "NODE_EXTRA_CA_CERTS="+filepath.Join(env.DataDir, "ca.pem"))
+			"SB_WEBSOCKET=1", "NODE_EXTRA_CA_CERTS="+filepath.Join(env.DataDir, "ca.pem"),
+			// and the ATOM administration client, through a CONNECT proxy to the namespace host
+			"SB_ADMIN=1", "HTTPS_PROXY="+proxy, "https_proxy="+proxy, "NO_PROXY=", "no_proxy=")
 	})
 }
 

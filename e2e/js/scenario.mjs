@@ -2,7 +2,7 @@
 // (@azure/service-bus), run by e2e/servicebus_js_test.go. It takes its
 // configuration from the environment and exits non-zero on the first
 // failed expectation.
-import { ServiceBusClient } from "@azure/service-bus";
+import { ServiceBusAdministrationClient, ServiceBusClient } from "@azure/service-bus";
 import WebSocket from "ws";
 
 const cs = process.env.SB_CONNECTION_STRING;
@@ -114,6 +114,32 @@ async function main() {
   check(red.length === 1 && red[0].body === "red", "SQL filter subscription got only red, got " + JSON.stringify(red.map((m) => m.body)));
   const blue = await client.createReceiver(topic, "blue", { receiveMode: "receiveAndDelete" }).receiveMessages(2, { maxWaitTimeInMs: 1000 });
   check(blue.length === 1 && blue[0].body === "blue", "correlation filter subscription got only blue, got " + JSON.stringify(blue.map((m) => m.body)));
+
+  if (process.env.SB_ADMIN === "1") {
+    // The ATOM administration client over HTTPS (HTTPS_PROXY reaches the namespace host).
+    const admin = new ServiceBusAdministrationClient(cs);
+    const q = topic + "-admin-q";
+    await admin.createQueue(q, { maxDeliveryCount: 4, lockDuration: "PT45S", requiresDuplicateDetection: true });
+    const props = await admin.getQueue(q);
+    check(props.maxDeliveryCount === 4 && props.lockDuration === "PT45S" && props.requiresDuplicateDetection === true, "admin queue properties " + JSON.stringify(props));
+    const s = client.createSender(q);
+    await s.sendMessages([{ body: "a", messageId: "dup" }, { body: "b", messageId: "dup" }, { body: "c", messageId: "other" }]);
+    const rt = await admin.getQueueRuntimeProperties(q);
+    check(rt.activeMessageCount === 2, "duplicate detection and runtime counts: " + rt.activeMessageCount);
+    await admin.createRule(topic, "blue", "sql-rule", { sqlExpression: "n > 5" }, { sqlExpression: "SET seen = true" });
+    const names = [];
+    for await (const r of admin.listRules(topic, "blue")) {
+      names.push(r.name);
+    }
+    check(names.length === 2 && names.includes("sql-rule") && names.includes("blue-corr"), "rules " + JSON.stringify(names));
+    const queues = [];
+    for await (const x of admin.listQueues()) {
+      queues.push(x.name);
+    }
+    check(queues.includes(q), "listQueues includes " + q);
+    await admin.deleteQueue(q);
+    check(!(await admin.queueExists(q)), "queue deleted");
+  }
 
   await client.close();
   console.log("js scenario: all expectations met");

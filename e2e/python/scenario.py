@@ -21,7 +21,8 @@ from azure.keyvault.keys.crypto import (CryptographyClient, EncryptionAlgorithm,
                                         KeyWrapAlgorithm, SignatureAlgorithm)
 from azure.servicebus import (ServiceBusClient, ServiceBusMessage,
                               ServiceBusReceiveMode, ServiceBusSubQueue)
-from azure.servicebus.management import ServiceBusAdministrationClient
+from azure.servicebus.management import (CorrelationRuleFilter, ServiceBusAdministrationClient,
+                                         SqlRuleAction, SqlRuleFilter)
 
 
 def check(cond, msg):
@@ -154,6 +155,38 @@ def servicebus(cs, endpoint, ca):
                     bodies.append(str(m))
                     receiver.complete_message(m)
             check(bodies == ["s0", "s1", "s2"], "session messages in order: %r" % bodies)
+
+    # Topic fan-out through rules made with the ATOM admin client: a SQL
+    # filter with an action, and a correlation filter with a property.
+    admin.create_topic("py-topic")
+    admin.create_subscription("py-topic", "red")
+    admin.create_rule("py-topic", "red", "red-only", filter=SqlRuleFilter("color = @c", parameters={"@c": "red"}),
+                      action=SqlRuleAction("SET routed = 'red'"))
+    admin.delete_rule("py-topic", "red", "$Default")
+    admin.create_subscription("py-topic", "blue")
+    admin.create_rule("py-topic", "blue", "blue-corr", filter=CorrelationRuleFilter(correlation_id="corr-blue", properties={"kind": "b"}))
+    admin.delete_rule("py-topic", "blue", "$Default")
+    rules = {r.name: r for r in admin.list_rules("py-topic", "red")}
+    check(list(rules) == ["red-only"] and isinstance(rules["red-only"].filter, SqlRuleFilter)
+          and rules["red-only"].filter.sql_expression == "color = @c", "rules listed: %r" % list(rules))
+    q = admin.get_queue("py-q")
+    q.max_delivery_count = 7
+    admin.update_queue(q)
+    check(admin.get_queue("py-q").max_delivery_count == 7, "queue updated")
+
+    with ServiceBusClient.from_connection_string(cs, **kw) as client:
+        with client.get_topic_sender("py-topic") as sender:
+            sender.send_messages([ServiceBusMessage("red", application_properties={"color": "red"}),
+                                  ServiceBusMessage("blue", correlation_id="corr-blue", application_properties={"kind": "b"}),
+                                  ServiceBusMessage("green", application_properties={"color": "green"})])
+        for sub, want in (("red", "red"), ("blue", "blue")):
+            with client.get_subscription_receiver("py-topic", sub, receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE) as r:
+                got = r.receive_messages(max_message_count=5, max_wait_time=5)
+                check([str(m) for m in got] == [want], "subscription %s got %r" % (sub, [str(m) for m in got]))
+                if sub == "red":
+                    props = {k.decode() if isinstance(k, bytes) else k: (v.decode() if isinstance(v, bytes) else v)
+                             for k, v in got[0].application_properties.items()}
+                    check(props.get("routed") == "red", "the rule action set a property: %r" % props)
 
     runtime = admin.get_queue_runtime_properties("py-q")
     check(runtime.active_message_count == 0 and runtime.dead_letter_message_count == 0,
