@@ -246,12 +246,19 @@ func (lq *lqueue) setDeliveries(l *msgLock, n int32) {
 // lockIndexEntry is the index entry of a locked message, with its delivery
 // count set to n.
 func (lq *lqueue) lockIndexEntry(l *msgLock, n int32) indexEntry {
-	x := indexEntry{Size: l.size, Deliveries: n}
+	return lq.indexEntryFor(l.size, l.expires, l.sess, n)
+}
+
+// indexEntryFor is the index entry of a message of lq: its size, its expiry
+// (kept in main queues only; sub-queues do not expire messages), its
+// session and its delivery count.
+func (lq *lqueue) indexEntryFor(size, expires int64, sess *session, deliveries int32) indexEntry {
+	x := indexEntry{Size: size, Deliveries: deliveries}
 	if lq.sub == SubQueueMain {
-		x.Expires = l.expires
+		x.Expires = expires
 	}
-	if l.sess != nil {
-		x.Sess = l.sess.num
+	if sess != nil {
+		x.Sess = sess.num
 	}
 	return x
 }

@@ -116,14 +116,8 @@ func (p *plan) place(lq *lqueue, code byte, seq uint64, rec *record) error {
 		}
 	}
 	size := rec.Message.Size()
-	var exp int64
-	if lq.sub == SubQueueMain {
-		exp = unixNano(rec.ExpiresAt)
-	}
-	x := indexEntry{Size: size, Expires: exp}
-	if sess != nil {
-		x.Sess = sess.num
-	}
+	x := lq.indexEntryFor(size, unixNano(rec.ExpiresAt), sess, 0)
+	exp := x.Expires
 	if err := p.setIndex(e.id, code, seq, x); err != nil {
 		return err
 	}
