@@ -44,7 +44,7 @@ func newAzCLI(t *testing.T, env *testenv.Env) *azCLI {
 		"AZURE_CONFIG_DIR="+t.TempDir(),
 		"AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_NO_COLOR=true", "AZURE_CORE_SURVEY_MESSAGE=false",
 		"REQUESTS_CA_BUNDLE="+filepath.Join(env.DataDir, "ca.pem"),
-		"HTTPS_PROXY="+proxy, "https_proxy="+proxy, "NO_PROXY=", "no_proxy=",
+		"HTTPS_PROXY="+proxy, "https_proxy="+proxy, "HTTP_PROXY="+proxy, "http_proxy="+proxy, "NO_PROXY=", "no_proxy=",
 		"PYTHONDONTWRITEBYTECODE=1",
 	)}
 }

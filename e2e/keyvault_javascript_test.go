@@ -31,7 +31,7 @@ func TestJavaScriptKeyVault(t *testing.T) {
 		"KEYWARD_CONNECTION="+filepath.Join(env.DataDir, "connection.json"),
 		"KEYWARD_VAULT_URL="+*vault.Properties.VaultURI,
 		"NODE_EXTRA_CA_CERTS="+filepath.Join(env.DataDir, "ca.pem"),
-		"HTTPS_PROXY="+proxy, "https_proxy="+proxy, "NO_PROXY=", "no_proxy=",
+		"HTTPS_PROXY="+proxy, "https_proxy="+proxy, "HTTP_PROXY="+proxy, "http_proxy="+proxy, "NO_PROXY=", "no_proxy=",
 	)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/keyvault/armkeyvault"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/servicebus/armservicebus"
 
 	"github.com/keyward/keyward/internal/testenv"
@@ -94,7 +96,8 @@ func startConnectProxy(t *testing.T, env *testenv.Env) string {
 }
 
 // TestPythonSDK runs e2e/python/scenario.py with the Azure SDK for Python,
-// unmodified: azure-identity and azure-keyvault-keys against a vault (keys,
+// unmodified: azure-identity (a client secret and an App Service-style
+// managed identity) and azure-keyvault-keys against a vault (keys,
 // versions, wrap/unwrap, sign/verify, rotation, disable, soft delete and
 // recovery), azure-servicebus's administration client over ATOM and its
 // AMQP client over WebSockets (send, batch, schedule and cancel, peek,
@@ -107,6 +110,19 @@ func TestPythonSDK(t *testing.T) {
 	vault := kv.createVault(t, "py-sdk-vault", true)
 	admin := env.Bootstrap(t)
 	ns := env.CreateServiceBusNamespace(t, admin, "py-rg", "py-sdk-ns", armservicebus.SKUNameStandard)
+	// A managed identity for the scenario's ManagedIdentityCredential, with
+	// get, wrapKey and unwrapKey on the vault.
+	mi, err := env.App.Identity.CreateManagedIdentity(ctxT(t), env.Conn.TenantID, "/subscriptions/"+env.Conn.SubscriptionID+"/resourceGroups/py-rg/providers/Microsoft.Web/sites/py-app", "py-app")
+	mustNoErr(t, "managed identity", err)
+	miSecret, err := env.App.Identity.CreateIdentityEndpointSecret(ctxT(t), env.Conn.TenantID, mi.ResourceID, mi.ObjectID, nil)
+	mustNoErr(t, "identity endpoint secret", err)
+	_, err = kv.vaults.UpdateAccessPolicy(ctxT(t), kv.rg, "py-sdk-vault", armkeyvault.AccessPolicyUpdateKindAdd, armkeyvault.VaultAccessPolicyParameters{
+		Properties: &armkeyvault.VaultAccessPolicyProperties{AccessPolicies: []*armkeyvault.AccessPolicyEntry{{
+			TenantID: to.Ptr(env.Conn.TenantID), ObjectID: to.Ptr(mi.ObjectID),
+			Permissions: &armkeyvault.Permissions{Keys: []*armkeyvault.KeyPermissions{to.Ptr(armkeyvault.KeyPermissionsGet),
+				to.Ptr(armkeyvault.KeyPermissionsWrapKey), to.Ptr(armkeyvault.KeyPermissionsUnwrapKey)}},
+		}}}}, nil)
+	mustNoErr(t, "access policy for the managed identity", err)
 
 	dir, err := filepath.Abs("python")
 	if err != nil {
@@ -121,9 +137,10 @@ func TestPythonSDK(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"KEYWARD_CONNECTION="+filepath.Join(env.DataDir, "connection.json"),
 		"KEYWARD_VAULT_URL="+*vault.Properties.VaultURI,
+		"IDENTITY_ENDPOINT="+env.URL("login", "/msi/token"), "IDENTITY_HEADER="+miSecret,
 		"SB_CONNECTION_STRING="+ns.ConnectionString(),
 		"SB_CUSTOM_ENDPOINT=sb://127.0.0.1:"+port,
-		"HTTPS_PROXY="+proxy, "https_proxy="+proxy, "NO_PROXY=", "no_proxy=",
+		"HTTPS_PROXY="+proxy, "https_proxy="+proxy, "HTTP_PROXY="+proxy, "http_proxy="+proxy, "NO_PROXY=", "no_proxy=",
 		"REQUESTS_CA_BUNDLE="+filepath.Join(env.DataDir, "ca.pem"),
 		"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1",
 	)

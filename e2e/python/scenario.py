@@ -15,7 +15,7 @@ import sys
 import uuid
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.identity import ClientSecretCredential
+from azure.identity import ClientSecretCredential, ManagedIdentityCredential
 from azure.keyvault.keys import KeyClient
 from azure.keyvault.keys.crypto import (CryptographyClient, EncryptionAlgorithm,
                                         KeyWrapAlgorithm, SignatureAlgorithm)
@@ -81,6 +81,19 @@ def keyvault(conn, vault_url):
     check(kc.get_deleted_key("py-key").name == "py-key", "get deleted key")
     recovered = kc.begin_recover_deleted_key("py-key").result()
     check(recovered.name == "py-key" and kc.get_key("py-key").id == rotated.id, "recovered the key with its versions")
+
+    # A managed identity (App Service style: IDENTITY_ENDPOINT and
+    # IDENTITY_HEADER) with get/wrapKey/unwrapKey on the vault unwraps.
+    mi = ManagedIdentityCredential()
+    mk = KeyClient(vault_url=vault_url, credential=mi).get_key("py-key")
+    check(mk.id == rotated.id, "the managed identity reads the key")
+    check(CryptographyClient(mk, credential=mi).unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, rewrapped.encrypted_key).key == dek,
+          "the managed identity unwraps")
+    try:
+        KeyClient(vault_url=vault_url, credential=mi).begin_delete_key("py-key").result()
+        check(False, "the managed identity has no delete permission")
+    except HttpResponseError as e:
+        check(e.status_code == 403, "delete by the managed identity refused: %s" % e.status_code)
     print("key vault: ok")
 
 
