@@ -147,6 +147,12 @@ func TestGraphServicePrincipalNamesFilter(t *testing.T) {
 	if len(list.Value) != 0 {
 		t.Fatalf("no match: %+v", list.Value)
 	}
+	// /me is for delegated tokens; keyward's are application tokens (the
+	// Azure CLI asks, then falls back to the filter above).
+	st, body := rawCall(t, env, tok.Token, "GET", env.URL("graph", "/v1.0/me"), nil)
+	if st != 400 || !strings.Contains(string(body), "delegated authentication flow") {
+		t.Fatalf("/me: %d %s", st, body)
+	}
 	for _, f := range []string{"servicePrincipalNames/any(c:d eq 'x')", "tags/any(c:c eq 'x')"} {
 		st, body := rawCall(t, env, tok.Token, "GET", env.URL("graph", "/v1.0/servicePrincipals?$filter="+url.QueryEscape(f)), nil)
 		if st != 400 || !strings.Contains(string(body), "Request_UnsupportedQuery") {

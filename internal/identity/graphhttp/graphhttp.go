@@ -57,6 +57,11 @@ func New(id Identity, base string, audiences []string) *Handler {
 	h.mux.HandleFunc("GET /v1.0/servicePrincipals", h.auth(false, h.listSPs))
 	h.mux.HandleFunc("GET /v1.0/servicePrincipals/{id}", h.auth(false, h.getSP))
 	h.mux.HandleFunc("DELETE /v1.0/servicePrincipals/{id}", h.auth(true, h.deleteSP))
+	// keyward issues application tokens only (client credentials, managed
+	// identities): /me answers as Graph does for those.
+	h.mux.HandleFunc("GET /v1.0/me", h.auth(false, func(w http.ResponseWriter, r *http.Request, _ caller) {
+		graphError(w, r, http.StatusBadRequest, "BadRequest", "/me request is only valid with delegated authentication flow.")
+	}))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		graphError(w, r, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+strings.Trim(r.URL.Path, "/")+"'.")
 	})
