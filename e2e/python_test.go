@@ -2,14 +2,10 @@ package e2e
 
 import (
 	"context"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,56 +39,6 @@ func findPython(t *testing.T) string {
 	}
 	t.Skip("no python3 with the Azure SDK for Python (apt-get install python3-azure python3-uamqp)")
 	return ""
-}
-
-// startConnectProxy runs an HTTP CONNECT proxy on loopback that tunnels
-// every keyward host name (any port) to keyward's HTTPS listener, so that
-// clients which honour HTTPS_PROXY reach keyward's names without DNS or a
-// hosts file. Other destinations are refused.
-func startConnectProxy(t *testing.T, env *testenv.Env) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := env.Config.Addr
-	var wg sync.WaitGroup
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.URL.Hostname()
-		if r.Method != http.MethodConnect || (host != "localhost" && host != "127.0.0.1" && host != env.Config.Domain &&
-			!strings.HasSuffix(host, "."+env.Config.Domain)) {
-			http.Error(w, "this proxy only tunnels to keyward", http.StatusForbidden)
-			return
-		}
-		up, err := net.DialTimeout("tcp", target, 5*time.Second)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-		down, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			up.Close()
-			return
-		}
-		if n := brw.Reader.Buffered(); n > 0 {
-			b, _ := brw.Reader.Peek(n)
-			_, _ = up.Write(b)
-		}
-		wg.Add(2)
-		pipe := func(dst, src net.Conn) {
-			defer wg.Done()
-			_, _ = io.Copy(dst, src)
-			if tc, ok := dst.(*net.TCPConn); ok {
-				_ = tc.CloseWrite()
-			}
-		}
-		go pipe(up, down)
-		go func() { pipe(down, up); up.Close(); down.Close() }()
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close(); wg.Wait() })
-	return "http://" + ln.Addr().String()
 }
 
 // TestPythonSDK runs e2e/python/scenario.py with the Azure SDK for Python,
