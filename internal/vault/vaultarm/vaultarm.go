@@ -38,7 +38,8 @@ func (p *Provider) ResourceTypes() []arm.ResourceType {
 		{Type: "locations/deletedVaults", APIVersions: apiVersions, SubscriptionLevel: true},
 		{Type: "checkNameAvailability", APIVersions: apiVersions, SubscriptionLevel: true},
 		// keyward has no Managed HSM; the types answer so that clients which
-		// list vaults and HSMs together (az keyvault list, list-deleted) work.
+		// treat vaults and HSMs together (az keyvault list, list-deleted,
+		// check-name) work.
 		{Type: "managedHSMs", APIVersions: apiVersions},
 		{Type: "deletedManagedHSMs", APIVersions: apiVersions, SubscriptionLevel: true},
 		{Type: "checkMhsmNameAvailability", APIVersions: apiVersions, SubscriptionLevel: true},
