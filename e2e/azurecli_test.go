@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
 	"github.com/keyward/keyward/internal/client"
 	"github.com/keyward/keyward/internal/testenv"
@@ -116,9 +114,9 @@ func jsonPath(v map[string]any, path string) any {
 // with the connection string the CLI printed.
 //
 // Debian's azure-cli lacks the packages its key data-plane and role
-// commands import (azure.keyvault.v7_0, the role clients' config), so the
-// key itself is created with azkeys; those commands fail in az before they
-// send anything.
+// commands import (azure.keyvault.v7_0, the role clients' config): those
+// commands fail in az before they send anything, so the key is created and
+// used with `az rest` against the vault's data plane.
 func TestAzureCLI(t *testing.T) {
 	env := testenv.Start(t, nil)
 	az := newAzCLI(t, env)
@@ -158,10 +156,21 @@ func TestAzureCLI(t *testing.T) {
 	az.run("keyvault", "set-policy", "-n", "az-cli-vault", "-g", "az-rg", "--object-id", env.Conn.ObjectID,
 		"--key-permissions", "all")
 
-	keys, err := azkeys.NewClient(vaultURI, env.Bootstrap(t), &azkeys.ClientOptions{ClientOptions: env.ClientOptions()})
-	mustNoErr(t, "azkeys", err)
-	_, err = keys.CreateKey(ctx, "sb-key", azkeys.CreateKeyParameters{Kty: to.Ptr(azkeys.KeyTypeRSA), KeySize: to.Ptr[int32](2048)}, nil)
-	mustNoErr(t, "create key", err)
+	// The key, through the vault's data plane with `az rest` and the CLI's
+	// token for https://vault.azure.net (Debian's `az keyvault key` cannot run).
+	key := az.run("rest", "--method", "post", "--url", vaultURI+"keys/sb-key/create?api-version=7.4",
+		"--resource", "https://vault.azure.net", "--body", `{"kty": "RSA", "key_size": 2048, "key_ops": ["wrapKey", "unwrapKey"]}`)
+	kid, _ := jsonPath(key, "key.kid").(string)
+	if !strings.HasPrefix(kid, vaultURI+"keys/sb-key/") || jsonPath(key, "attributes.enabled") != true {
+		t.Fatalf("create key: %v", key)
+	}
+	wrapped := az.run("rest", "--method", "post", "--url", kid+"/wrapkey?api-version=7.4", "--resource", "https://vault.azure.net",
+		"--body", `{"alg": "RSA-OAEP-256", "value": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}`)
+	unwrapped := az.run("rest", "--method", "post", "--url", kid+"/unwrapkey?api-version=7.4", "--resource", "https://vault.azure.net",
+		"--body", `{"alg": "RSA-OAEP-256", "value": "`+wrapped["value"].(string)+`"}`)
+	if unwrapped["value"] != "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8" {
+		t.Fatalf("wrap/unwrap through az rest: %v", unwrapped)
+	}
 
 	// The seed's namespace: Premium, a system-assigned identity allowed to
 	// use the key, then the key.
