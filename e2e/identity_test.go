@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -225,6 +226,24 @@ func TestManagedIdentityCredential(t *testing.T) {
 	}
 	if claims.ObjectID != mi.ObjectID || claims.ResourceID != mi.ResourceID {
 		t.Fatalf("token claims %+v, want the managed identity %s", claims, mi.ObjectID)
+	}
+	// The endpoint also answers on the loopback address (App Service's
+	// IDENTITY_ENDPOINT is a localhost URL), and only that path does.
+	_, port, _ := net.SplitHostPort(env.Config.Addr)
+	for _, tc := range []struct {
+		path string
+		want int
+	}{{"/msi/token?api-version=2019-08-01&resource=https://vault.azure.net", 200}, {"/subscriptions", 404}} {
+		req, _ := http.NewRequest("GET", "https://127.0.0.1:"+port+tc.path, nil)
+		req.Header.Set("X-IDENTITY-HEADER", secret)
+		resp, err := env.HTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("https://127.0.0.1%s: %d, want %d", tc.path, resp.StatusCode, tc.want)
+		}
 	}
 	// A wrong identity header is refused.
 	req, _ := http.NewRequest("GET", env.URL("login", "/msi/token?api-version=2019-08-01&resource=https://vault.azure.net"), nil)

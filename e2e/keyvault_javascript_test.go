@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +14,8 @@ import (
 
 // TestJavaScriptKeyVault runs e2e/js/keyvault.mjs with @azure/identity and
 // @azure/keyvault-keys from npm, unmodified: keys, wrap/unwrap, sign/verify,
-// rotation and its policy, disable, soft delete and recovery. HTTPS reaches
+// rotation and its policy, disable, soft delete and recovery, and an App
+// Service-style ManagedIdentityCredential. HTTPS reaches
 // keyward's host names through a CONNECT proxy (HTTPS_PROXY, which the
 // SDK's pipeline honours).
 func TestJavaScriptKeyVault(t *testing.T) {
@@ -22,6 +24,8 @@ func TestJavaScriptKeyVault(t *testing.T) {
 	kv := newKVFixture(t, env)
 	vault := kv.createVault(t, "js-sdk-vault", true)
 	proxy := startConnectProxy(t, env)
+	miSecret := kv.grantManagedIdentity(t, "js-sdk-vault", "js-app")
+	_, port, _ := net.SplitHostPort(env.Config.Addr)
 
 	rctx, cancel := context.WithTimeout(ctxT(t), 90*time.Second)
 	defer cancel()
@@ -31,6 +35,8 @@ func TestJavaScriptKeyVault(t *testing.T) {
 		"KEYWARD_CONNECTION="+filepath.Join(env.DataDir, "connection.json"),
 		"KEYWARD_VAULT_URL="+*vault.Properties.VaultURI,
 		"NODE_EXTRA_CA_CERTS="+filepath.Join(env.DataDir, "ca.pem"),
+		// keyward's managed identity endpoint on the loopback address (no DNS name needed)
+		"IDENTITY_ENDPOINT=https://127.0.0.1:"+port+"/msi/token", "IDENTITY_HEADER="+miSecret,
 		"HTTPS_PROXY="+proxy, "https_proxy="+proxy, "HTTP_PROXY="+proxy, "http_proxy="+proxy, "NO_PROXY=", "no_proxy=",
 	)
 	out, err := cmd.CombinedOutput()

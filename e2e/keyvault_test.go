@@ -64,6 +64,27 @@ func (f *kvFixture) createVault(t testing.TB, name string, purgeProtection bool)
 	return res.Vault
 }
 
+// grantManagedIdentity creates a managed identity for an App Service-style
+// site, gives it get, wrapKey and unwrapKey on vault and returns its
+// IDENTITY_HEADER secret (for ManagedIdentityCredential).
+func (kv *kvFixture) grantManagedIdentity(t *testing.T, vault, site string) string {
+	t.Helper()
+	ctx := ctxT(t)
+	env := kv.env
+	mi, err := env.App.Identity.CreateManagedIdentity(ctx, env.Conn.TenantID, "/subscriptions/"+env.Conn.SubscriptionID+"/resourceGroups/"+kv.rg+"/providers/Microsoft.Web/sites/"+site, site)
+	mustNoErr(t, "managed identity", err)
+	secret, err := env.App.Identity.CreateIdentityEndpointSecret(ctx, env.Conn.TenantID, mi.ResourceID, mi.ObjectID, nil)
+	mustNoErr(t, "identity endpoint secret", err)
+	_, err = kv.vaults.UpdateAccessPolicy(ctx, kv.rg, vault, armkeyvault.AccessPolicyUpdateKindAdd, armkeyvault.VaultAccessPolicyParameters{
+		Properties: &armkeyvault.VaultAccessPolicyProperties{AccessPolicies: []*armkeyvault.AccessPolicyEntry{{
+			TenantID: to.Ptr(env.Conn.TenantID), ObjectID: to.Ptr(mi.ObjectID),
+			Permissions: &armkeyvault.Permissions{Keys: []*armkeyvault.KeyPermissions{to.Ptr(armkeyvault.KeyPermissionsGet),
+				to.Ptr(armkeyvault.KeyPermissionsWrapKey), to.Ptr(armkeyvault.KeyPermissionsUnwrapKey)}},
+		}}}}, nil)
+	mustNoErr(t, "access policy for the managed identity", err)
+	return secret
+}
+
 // keysClient returns an azkeys client for vault with default options except
 // the transport (DNS and trust of the local CA).
 func (f *kvFixture) keysClient(t testing.TB, vaultURI string, cred azcore.TokenCredential) *azkeys.Client {

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/keyvault/armkeyvault"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/servicebus/armservicebus"
 
 	"github.com/keyward/keyward/internal/testenv"
@@ -56,19 +54,7 @@ func TestPythonSDK(t *testing.T) {
 	vault := kv.createVault(t, "py-sdk-vault", true)
 	admin := env.Bootstrap(t)
 	ns := env.CreateServiceBusNamespace(t, admin, "py-rg", "py-sdk-ns", armservicebus.SKUNameStandard)
-	// A managed identity for the scenario's ManagedIdentityCredential, with
-	// get, wrapKey and unwrapKey on the vault.
-	mi, err := env.App.Identity.CreateManagedIdentity(ctxT(t), env.Conn.TenantID, "/subscriptions/"+env.Conn.SubscriptionID+"/resourceGroups/py-rg/providers/Microsoft.Web/sites/py-app", "py-app")
-	mustNoErr(t, "managed identity", err)
-	miSecret, err := env.App.Identity.CreateIdentityEndpointSecret(ctxT(t), env.Conn.TenantID, mi.ResourceID, mi.ObjectID, nil)
-	mustNoErr(t, "identity endpoint secret", err)
-	_, err = kv.vaults.UpdateAccessPolicy(ctxT(t), kv.rg, "py-sdk-vault", armkeyvault.AccessPolicyUpdateKindAdd, armkeyvault.VaultAccessPolicyParameters{
-		Properties: &armkeyvault.VaultAccessPolicyProperties{AccessPolicies: []*armkeyvault.AccessPolicyEntry{{
-			TenantID: to.Ptr(env.Conn.TenantID), ObjectID: to.Ptr(mi.ObjectID),
-			Permissions: &armkeyvault.Permissions{Keys: []*armkeyvault.KeyPermissions{to.Ptr(armkeyvault.KeyPermissionsGet),
-				to.Ptr(armkeyvault.KeyPermissionsWrapKey), to.Ptr(armkeyvault.KeyPermissionsUnwrapKey)}},
-		}}}}, nil)
-	mustNoErr(t, "access policy for the managed identity", err)
+	miSecret := kv.grantManagedIdentity(t, "py-sdk-vault", "py-app")
 
 	dir, err := filepath.Abs("python")
 	if err != nil {

@@ -5,7 +5,7 @@
 // through NODE_EXTRA_CA_CERTS. The first failed expectation exits non-zero.
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { ClientSecretCredential } from "@azure/identity";
+import { ClientSecretCredential, ManagedIdentityCredential } from "@azure/identity";
 import { CryptographyClient, KeyClient } from "@azure/keyvault-keys";
 
 const conn = JSON.parse(readFileSync(process.env.KEYWARD_CONNECTION, "utf8"));
@@ -68,6 +68,21 @@ async function main() {
   const recover = await keys.beginRecoverDeletedKey("js-key");
   const recovered = await recover.pollUntilDone();
   check(recovered.id === rotated.id, "recovered with its versions");
+
+  // A managed identity (App Service style: IDENTITY_ENDPOINT on the loopback
+  // address, IDENTITY_HEADER) with get/wrapKey/unwrapKey on the vault.
+  const mi = new ManagedIdentityCredential();
+  const mk = await new KeyClient(vaultUrl, mi).getKey("js-key");
+  check(mk.id === rotated.id, "the managed identity reads the key");
+  const miCrypto = new CryptographyClient(mk, mi);
+  const w = await miCrypto.wrapKey("RSA-OAEP-256", dek);
+  check(Buffer.compare(Buffer.from((await miCrypto.unwrapKey("RSA-OAEP-256", w.result)).result), dek) === 0, "the managed identity unwraps");
+  try {
+    await new KeyClient(vaultUrl, mi).beginDeleteKey("js-key");
+    check(false, "the managed identity has no delete permission");
+  } catch (e) {
+    check(e.statusCode === 403, "delete by the managed identity refused, got " + e.statusCode);
+  }
   console.log("js key vault: all expectations met");
 }
 

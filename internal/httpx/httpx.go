@@ -24,6 +24,7 @@ type HostRouter struct {
 	domain   string
 	exact    map[string]http.Handler
 	suffixes []suffixRoute
+	loopback map[string]http.Handler // exact paths served on localhost, 127.0.0.1 and ::1
 	fallback http.Handler
 }
 
@@ -35,7 +36,7 @@ type suffixRoute struct {
 // NewHostRouter returns a router for hosts under domain; fallback serves
 // every other host (health, metrics, or a 404).
 func NewHostRouter(domain string, fallback http.Handler) *HostRouter {
-	return &HostRouter{domain: strings.ToLower(domain), exact: map[string]http.Handler{}, fallback: fallback}
+	return &HostRouter{domain: strings.ToLower(domain), exact: map[string]http.Handler{}, loopback: map[string]http.Handler{}, fallback: fallback}
 }
 
 // Handle serves host "<label>.<domain>" with h.
@@ -49,9 +50,17 @@ func (r *HostRouter) HandleWildcard(label string, mk func(name string) http.Hand
 	r.suffixes = append(r.suffixes, suffixRoute{suffix: "." + strings.ToLower(label) + "." + r.domain, h: mk})
 }
 
+// HandleLoopback serves path (exactly) with h on the loopback host names:
+// localhost, 127.0.0.1 and ::1.
+func (r *HostRouter) HandleLoopback(path string, h http.Handler) { r.loopback[path] = h }
+
 // ServeHTTP implements http.Handler.
 func (r *HostRouter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	host := HostName(req.Host)
+	if h, ok := r.loopback[req.URL.Path]; ok && (host == "localhost" || host == "127.0.0.1" || host == "::1") {
+		h.ServeHTTP(w, req)
+		return
+	}
 	if h, ok := r.exact[host]; ok {
 		h.ServeHTTP(w, req)
 		return
