@@ -38,13 +38,12 @@ func newAzCLI(t *testing.T, env *testenv.Env) *azCLI {
 		t.Skip("az is not installed (apt-get install azure-cli)")
 	}
 	proxy := startConnectProxy(t, env)
-	return &azCLI{t: t, bin: bin, env: append(os.Environ(),
+	return &azCLI{t: t, bin: bin, env: append(append(os.Environ(),
 		"AZURE_CONFIG_DIR="+t.TempDir(),
 		"AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_NO_COLOR=true", "AZURE_CORE_SURVEY_MESSAGE=false",
 		"REQUESTS_CA_BUNDLE="+filepath.Join(env.DataDir, "ca.pem"),
-		"HTTPS_PROXY="+proxy, "https_proxy="+proxy, "HTTP_PROXY="+proxy, "http_proxy="+proxy, "NO_PROXY=", "no_proxy=",
 		"PYTHONDONTWRITEBYTECODE=1",
-	)}
+	), proxyEnv(proxy)...)}
 }
 
 func (a *azCLI) exec(args ...string) (stdout, stderr string, err error) {

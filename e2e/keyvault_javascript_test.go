@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -27,21 +24,11 @@ func TestJavaScriptKeyVault(t *testing.T) {
 	miSecret := kv.grantManagedIdentity(t, "js-sdk-vault", "js-app")
 	_, port, _ := net.SplitHostPort(env.Config.Addr)
 
-	rctx, cancel := context.WithTimeout(ctxT(t), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(rctx, "node", "keyvault.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"KEYWARD_CONNECTION="+filepath.Join(env.DataDir, "connection.json"),
-		"KEYWARD_VAULT_URL="+*vault.Properties.VaultURI,
-		"NODE_EXTRA_CA_CERTS="+filepath.Join(env.DataDir, "ca.pem"),
+	runClientScript(t, "JavaScript Key Vault scenario", 90*time.Second, dir, append([]string{
+		"KEYWARD_CONNECTION=" + filepath.Join(env.DataDir, "connection.json"),
+		"KEYWARD_VAULT_URL=" + *vault.Properties.VaultURI,
+		"NODE_EXTRA_CA_CERTS=" + filepath.Join(env.DataDir, "ca.pem"),
 		// keyward's managed identity endpoint on the loopback address (no DNS name needed)
-		"IDENTITY_ENDPOINT=https://127.0.0.1:"+port+"/msi/token", "IDENTITY_HEADER="+miSecret,
-		"HTTPS_PROXY="+proxy, "https_proxy="+proxy, "HTTP_PROXY="+proxy, "http_proxy="+proxy, "NO_PROXY=", "no_proxy=",
-	)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("JavaScript Key Vault scenario: %v\n%s", err, out)
-	}
-	t.Logf("%s", out)
+		"IDENTITY_ENDPOINT=https://127.0.0.1:" + port + "/msi/token", "IDENTITY_HEADER=" + miSecret,
+	}, proxyEnv(proxy)...), "node", "keyvault.mjs")
 }

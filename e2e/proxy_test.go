@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -60,4 +63,27 @@ func startConnectProxy(t *testing.T, env *testenv.Env) string {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close(); wg.Wait() })
 	return "http://" + ln.Addr().String()
+}
+
+// proxyEnv points every HTTP client that honours the proxy variables at
+// proxy (and nowhere else).
+func proxyEnv(proxy string) []string {
+	return []string{"HTTPS_PROXY=" + proxy, "https_proxy=" + proxy, "HTTP_PROXY=" + proxy, "http_proxy=" + proxy, "NO_PROXY=", "no_proxy="}
+}
+
+// runClientScript runs an SDK conformance script (name args… in dir, env
+// added to the environment) and fails the test with its output when it
+// exits non-zero or outlives timeout; otherwise it logs the output.
+func runClientScript(t *testing.T, what string, timeout time.Duration, dir string, env []string, name string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctxT(t), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, out)
+	}
+	t.Logf("%s", out)
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -60,25 +59,15 @@ func TestPythonSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, cancel := context.WithTimeout(ctxT(t), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(rctx, python, "scenario.py")
-	cmd.Dir = dir
 	_, port, _ := net.SplitHostPort(env.Config.Addr)
 	proxy := startConnectProxy(t, env)
-	cmd.Env = append(os.Environ(),
-		"KEYWARD_CONNECTION="+filepath.Join(env.DataDir, "connection.json"),
-		"KEYWARD_VAULT_URL="+*vault.Properties.VaultURI,
-		"IDENTITY_ENDPOINT="+env.URL("login", "/msi/token"), "IDENTITY_HEADER="+miSecret,
-		"SB_CONNECTION_STRING="+ns.ConnectionString(),
-		"SB_CUSTOM_ENDPOINT=sb://127.0.0.1:"+port,
-		"HTTPS_PROXY="+proxy, "https_proxy="+proxy, "HTTP_PROXY="+proxy, "http_proxy="+proxy, "NO_PROXY=", "no_proxy=",
-		"REQUESTS_CA_BUNDLE="+filepath.Join(env.DataDir, "ca.pem"),
+	runClientScript(t, "Python SDK scenario", 3*time.Minute, dir, append([]string{
+		"KEYWARD_CONNECTION=" + filepath.Join(env.DataDir, "connection.json"),
+		"KEYWARD_VAULT_URL=" + *vault.Properties.VaultURI,
+		"IDENTITY_ENDPOINT=" + env.URL("login", "/msi/token"), "IDENTITY_HEADER=" + miSecret,
+		"SB_CONNECTION_STRING=" + ns.ConnectionString(),
+		"SB_CUSTOM_ENDPOINT=sb://127.0.0.1:" + port,
+		"REQUESTS_CA_BUNDLE=" + filepath.Join(env.DataDir, "ca.pem"),
 		"PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1",
-	)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("Python SDK scenario: %v\n%s", err, out)
-	}
-	t.Logf("%s", out)
+	}, proxyEnv(proxy)...), python, "scenario.py")
 }

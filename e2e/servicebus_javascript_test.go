@@ -57,10 +57,12 @@ func TestJavaScriptSDK(t *testing.T) {
 	})
 	t.Run("WebSockets", func(t *testing.T) {
 		proxy := startConnectProxy(t, env)
-		runJSScenario(t, dir, ns, "js-ws", "SB_CONNECTION_STRING="+ns.ConnectionString(), "SB_CUSTOM_ENDPOINT=https://127.0.0.1:"+port,
-			"SB_WEBSOCKET=1", "NODE_EXTRA_CA_CERTS="+filepath.Join(env.DataDir, "ca.pem"),
+		runJSScenario(t, dir, ns, "js-ws", append([]string{
+			"SB_CONNECTION_STRING=" + ns.ConnectionString(), "SB_CUSTOM_ENDPOINT=https://127.0.0.1:" + port,
+			"SB_WEBSOCKET=1", "NODE_EXTRA_CA_CERTS=" + filepath.Join(env.DataDir, "ca.pem"),
 			// and the ATOM administration client, through a CONNECT proxy to the namespace host
-			"SB_ADMIN=1", "HTTPS_PROXY="+proxy, "https_proxy="+proxy, "NO_PROXY=", "no_proxy=")
+			"SB_ADMIN=1",
+		}, proxyEnv(proxy)...)...)
 	})
 }
 
@@ -77,17 +79,7 @@ func runJSScenario(t *testing.T, dir string, ns testenv.SBNamespace, prefix stri
 	ns.CreateRule(t, prefix+"-topic", "blue", "blue-corr", &armservicebus.Ruleproperties{FilterType: to.Ptr(armservicebus.FilterTypeCorrelationFilter), CorrelationFilter: &armservicebus.CorrelationFilter{CorrelationID: to.Ptr("corr-blue")}})
 	ns.DeleteRule(t, prefix+"-topic", "blue", "$Default")
 
-	rctx, cancel := context.WithTimeout(ctxT(t), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(rctx, "node", "scenario.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Env = append(cmd.Env,
+	runClientScript(t, "JavaScript SDK scenario", 90*time.Second, dir, append(env,
 		"SB_QUEUE="+prefix+"-queue", "SB_SESSION_QUEUE="+prefix+"-sessions", "SB_TOPIC="+prefix+"-topic", "DEBUG="+os.Getenv("KEYWARD_JS_DEBUG"),
-	)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("JavaScript SDK scenario: %v\n%s", err, out)
-	}
-	t.Logf("%s", out)
+	), "node", "scenario.mjs")
 }
