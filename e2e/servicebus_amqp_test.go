@@ -59,14 +59,20 @@ func sbTLSClient(t *testing.T, env *testenv.Env, ns testenv.SBNamespace) *azserv
 	return c
 }
 
+// http1Client is env's HTTP client limited to HTTP/1.1, which WebSocket
+// upgrades need.
+func http1Client(env *testenv.Env) *http.Client {
+	hc := env.NewHTTPClient()
+	hc.Transport.(*http.Transport).ForceAttemptHTTP2 = false
+	return hc
+}
+
 // sbWebSocketClient is an azservicebus client with the namespace's
 // connection string over AMQP on WebSockets (wss://<namespace>/$servicebus/websocket
 // on the HTTPS listener), as the SDK's NewWebSocketConn option documents it.
 func sbWebSocketClient(t *testing.T, env *testenv.Env, ns testenv.SBNamespace) *azservicebus.Client {
 	t.Helper()
-	hc := env.NewHTTPClient()
-	tr := hc.Transport.(*http.Transport)
-	tr.ForceAttemptHTTP2 = false // a WebSocket upgrade is HTTP/1.1
+	hc := http1Client(env)
 	c, err := azservicebus.NewClientFromConnectionString(ns.ConnectionString(), &azservicebus.ClientOptions{
 		NewWebSocketConn: func(ctx context.Context, args azservicebus.NewWebSocketConnArgs) (net.Conn, error) {
 			ws, _, err := websocket.Dial(ctx, args.Host, &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{"amqp"}})
@@ -873,8 +879,7 @@ func TestAMQPWebSocketEndpointRefusals(t *testing.T) {
 	if st < 400 || st >= 500 {
 		t.Fatalf("a plain GET: %d", st)
 	}
-	hc := env.NewHTTPClient()
-	hc.Transport.(*http.Transport).ForceAttemptHTTP2 = false
+	hc := http1Client(env)
 	ctx := ctxT(t)
 	ws, resp, err := websocket.Dial(ctx, env.URL("management", "/$servicebus/websocket"), &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{"mqtt"}})
 	if err == nil {

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"path/filepath"
-
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward/internal/client"
-	"github.com/keyward/keyward/internal/connfile"
 )
 
 func newAzCloudCmd() *cobra.Command {
@@ -25,11 +22,7 @@ The login endpoint is keyward's AD FS-style authority (/adfs), which the
 Azure CLI accepts without asking login.microsoftonline.com to validate it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path := cf.connection
-			if path == "" {
-				path = filepath.Join(cf.dataDir, connfile.Name)
-			}
-			conn, err := client.Load(path)
+			conn, err := cf.load()
 			if err != nil {
 				return err
 			}

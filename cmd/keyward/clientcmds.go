@@ -25,12 +25,18 @@ func (c *connFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.connection, "connection", "", "path of a connection.json (overrides --data-dir)")
 }
 
-func (c *connFlags) client() (*client.Client, error) {
+// load reads the running keyward's connection.json (--connection, or the
+// one in --data-dir).
+func (c *connFlags) load() (client.Connection, error) {
 	path := c.connection
 	if path == "" {
 		path = filepath.Join(c.dataDir, connfile.Name)
 	}
-	conn, err := client.Load(path)
+	return client.Load(path)
+}
+
+func (c *connFlags) client() (*client.Client, error) {
+	conn, err := c.load()
 	if err != nil {
 		return nil, err
 	}

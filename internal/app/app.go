@@ -474,11 +474,12 @@ func (a *App) buildHTTP() error {
 	router := httpx.NewHostRouter(a.cfg.Domain, httpx.Wrap("default", fallback, hl, m))
 	login := oauthhttp.New(a.Identity, a.loginBase(), a.clock.Now)
 	login.ServeADFS(a.boot.TenantID)
-	router.Handle("login", httpx.Wrap("login", login, hl, m))
+	loginHTTP := httpx.Wrap("login", login, hl, m)
+	router.Handle("login", loginHTTP)
 	// The managed identity endpoint also answers on the loopback names, as
 	// App Service's does (IDENTITY_ENDPOINT=http://localhost:.../msi/token):
 	// https://127.0.0.1:<port>/msi/token needs no DNS name.
-	router.HandleLoopback("/msi/token", httpx.Wrap("login", login, hl, m))
+	router.HandleLoopback("/msi/token", loginHTTP)
 	router.Handle("graph", httpx.Wrap("graph", graphhttp.New(a.Identity, a.hostURL("graph"), a.graphAudiences()), hl, m))
 	router.HandleWildcard("vault", func(name string) http.Handler {
 		return httpx.Wrap("vault", a.vaultHTTP.Handler(name), hl, m)
